@@ -1,0 +1,79 @@
+"""Run Django model methods in the background when rows match a condition.
+
+The Django counterpart of Elixir's AshOban: models declare triggers in an inner
+`class Oban:`, a cron-fired scheduler enqueues one job per matching row, and each job locks
+its row, re-checks the condition and calls the model's method.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from .context import JobContext, current_job
+from .declarations import ScheduledAction, Trigger
+from .exceptions import (
+    AlreadyRegistered,
+    AshObanError,
+    Cancel,
+    InvalidDeclaration,
+    JobOrphaned,
+    JobTimeout,
+    Snooze,
+    TriggerNoLongerApplies,
+    UnknownDeclaration,
+)
+from .registry import register
+
+if TYPE_CHECKING:
+    from .api import (
+        Result,
+        build_trigger,
+        run_trigger,
+        run_triggers,
+        schedule,
+        schedule_and_run_triggers,
+    )
+
+try:
+    __version__ = version("ash_oban_django")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+# These need the ORM, which may not be ready when the package is first imported
+# (INSTALLED_APPS loads it), so they are imported on first use.
+_LAZY = {"Result", "build_trigger", "run_trigger", "run_triggers", "schedule",
+         "schedule_and_run_triggers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ash_oban_django' has no attribute {name!r}")
+
+
+__all__ = [
+    "AlreadyRegistered",
+    "AshObanError",
+    "Cancel",
+    "InvalidDeclaration",
+    "JobContext",
+    "JobOrphaned",
+    "JobTimeout",
+    "Result",
+    "ScheduledAction",
+    "Snooze",
+    "Trigger",
+    "TriggerNoLongerApplies",
+    "UnknownDeclaration",
+    "__version__",
+    "build_trigger",
+    "current_job",
+    "register",
+    "run_trigger",
+    "run_triggers",
+    "schedule",
+    "schedule_and_run_triggers",
+]

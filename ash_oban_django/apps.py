@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AshObanConfig(AppConfig):
+    name = "ash_oban_django"
+    label = "ash_oban_django"
+    verbose_name = "Background triggers"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .registry import registry
+
+        registry.collect()

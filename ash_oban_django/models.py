@@ -1,0 +1,104 @@
+"""The job ledger: one row per unit of work (worker, scheduler and scheduled-action jobs)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+
+class Kind(models.TextChoices):
+    TRIGGER = "trigger", "trigger worker"
+    SCHEDULER = "scheduler", "trigger scheduler"
+    ACTION = "action", "scheduled action"
+
+
+class State(models.TextChoices):
+    AVAILABLE = "available"
+    SCHEDULED = "scheduled"
+    EXECUTING = "executing"
+    RETRYABLE = "retryable"
+    COMPLETED = "completed"
+    DISCARDED = "discarded"
+    CANCELLED = "cancelled"
+
+
+INCOMPLETE_STATES = (State.AVAILABLE, State.SCHEDULED, State.EXECUTING, State.RETRYABLE)
+FINISHED_STATES = (State.COMPLETED, State.DISCARDED, State.CANCELLED)
+# States a claim may take a job from, once its scheduled_at has come.
+RUNNABLE_STATES = (State.AVAILABLE, State.SCHEDULED, State.RETRYABLE)
+
+# A job takes part in uniqueness while incomplete; a completed `trigger_once` job keeps
+# blocking for good (pruning leaves those rows, see queue.prune).
+UNIQUE_WHILE = Q(state__in=INCOMPLETE_STATES) | Q(state=State.COMPLETED, once=True)
+
+# The `tenant_key` of a job not bound to one tenant: a scheduler or scheduled-action job
+# that runs over every tenant of `list_tenants`.
+ALL_TENANTS = ""
+
+
+def tenant_key(tenant: Any) -> str:
+    """Canonical JSON of a tenant, so equal tenants compare equal in the unique index."""
+    return json.dumps(tenant, sort_keys=True, separators=(",", ":"))
+
+
+class Job(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=255, help_text="Stable name of the declaration.")
+    queue = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(default=2)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.AVAILABLE)
+    object_pk = models.TextField(blank=True, default="", help_text="Primary key of the row.")
+    tenant = models.JSONField(null=True, blank=True)
+    tenant_key = models.TextField(blank=True, default=ALL_TENANTS, editable=False)
+    once = models.BooleanField(default=False, help_text="Blocks new jobs after completion.")
+    args = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    errors = models.JSONField(default=list, blank=True)
+    inserted_at = models.DateTimeField()
+    scheduled_at = models.DateTimeField()
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    attempted_by = models.CharField(max_length=255, blank=True, default="")
+
+    # Set on instances returned by an insert: True when the database kept an existing job.
+    conflict: bool = False
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "object_pk", "tenant_key"],
+                condition=UNIQUE_WHILE,
+                name="ash_oban_job_unique_incomplete",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["queue", "priority", "scheduled_at", "id"],
+                condition=Q(state__in=RUNNABLE_STATES),
+                name="ash_oban_job_claim",
+            ),
+            models.Index(
+                fields=["attempted_at"],
+                condition=Q(state=State.EXECUTING),
+                name="ash_oban_job_executing",
+            ),
+            models.Index(fields=["name", "state"], name="ash_oban_job_name"),
+        ]
+
+    def __str__(self) -> str:
+        target = f" pk={self.object_pk}" if self.object_pk else ""
+        return f"{self.name}{target} #{self.pk} ({self.state})"
+
+    @property
+    def finished_at(self) -> Any:
+        return self.completed_at or self.cancelled_at or self.discarded_at

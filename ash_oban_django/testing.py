@@ -1,0 +1,1 @@
+"""Test helpers: run jobs in-process, assert what was enqueued (see below)."""

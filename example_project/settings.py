@@ -1,0 +1,109 @@
+"""Settings of the example project, also used by the test suite.
+
+`DATABASE_URL` selects the database (e.g. postgres://postgres@127.0.0.1:5432/test);
+without it everything runs on a local SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "example-project-not-secret")
+DEBUG = True
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "example_project.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_q",
+    "ash_oban_django",
+    "example_project.shop",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+SQLITE_PATH = os.environ.get("SQLITE_PATH", str(BASE_DIR.parent / "example.sqlite3"))
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{SQLITE_PATH}", conn_max_age=60, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, qcluster workers) write to one file: wait for the lock rather
+    # than fail, and take it at BEGIN so two writers never deadlock upgrading a read lock.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_PATH", "")}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                      "LOCATION": "ash_oban_cache"}}
+
+# The recommended django-q2 setup (see docs/operations.md): the ORM broker on the ledger's
+# database, so a job row and its dispatch task commit together.
+Q_CLUSTER = {
+    "name": "default",
+    "orm": "default",
+    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 2,
+    "ack_failures": True,
+    "save_limit": -1,
+    "catch_up": False,
+    "queue_limit": 4,
+    "bulk": 1,
+    "poll": 0.2,
+    "guard_cycle": 0.5,
+    "cache": "default",
+    "label": "Django Q2",
+}
+
+ASH_OBAN = {
+    "ACTOR_PERSISTER": "ash_oban_django.actors.UserPersister",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "ash_oban_django": {"handlers": ["console"], "level": os.environ.get("ASH_OBAN_LOG", "WARNING")},
+        "django_q": {"handlers": ["console"], "level": "WARNING"},
+    },
+}
+STATIC_URL = "/static/"
