@@ -1,0 +1,6 @@
+"""Test settings: the example project plus the models the tests declare triggers on."""
+
+from example_project.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,37 @@
+"""Models the tests declare triggers on, mostly with `register()` inside a test.
+
+The app has no migrations: the test runner creates its tables directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class Widget(models.Model):
+    """A plain model without `class Oban`; tests register triggers on it."""
+
+    name = models.CharField(max_length=50, default="")
+    done = models.BooleanField(default=False)
+    errored = models.BooleanField(default=False)
+    rank = models.IntegerField(default=0)
+    tenant = models.CharField(max_length=20, default="", blank=True)
+    calls = models.IntegerField(default=0)
+    note = models.TextField(default="", blank=True)
+
+    def finish(self, **inputs: Any) -> None:
+        self.done = True
+        self.calls += 1
+        self.note = repr(sorted(inputs.items()))
+        self.save()
+
+    def mark_errored(self, *, error: BaseException) -> None:
+        self.errored = True
+        self.note = f"{type(error).__name__}: {error}"
+        self.save()
+
+    @classmethod
+    def nightly(cls, **inputs: Any) -> None:
+        cls.objects.create(name="nightly", note=repr(sorted(inputs.items())))
