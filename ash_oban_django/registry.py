@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from django.apps import apps
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from .conf import settings
 from .declarations import ScheduledAction, Trigger
@@ -93,6 +93,19 @@ class RegisteredTrigger(Registered):
     @property
     def trigger(self) -> Trigger:
         return self.declaration
+
+    def queryset(self, *, for_worker: bool = False) -> QuerySet[Any]:
+        """What the scheduler scans (or, `for_worker`, what the worker re-reads)."""
+        source = self.declaration.queryset
+        if for_worker and self.declaration.worker_queryset is not None:
+            source = self.declaration.worker_queryset
+        if source is None:
+            queryset = self.model._default_manager.all()
+        elif isinstance(source, str):
+            queryset = getattr(self.model, source).all()
+        else:
+            queryset = source(self.model)
+        return queryset.using(settings.DATABASE)
 
     @property
     def scheduler_name(self) -> str:

@@ -1,0 +1,271 @@
+"""Reads and writes of the job ledger that the rest of the package shares.
+
+Uniqueness lives in the database (the partial unique index on `Job`): an insert is
+`INSERT ... ON CONFLICT DO NOTHING RETURNING`, so a duplicate is a no-op that the caller sees
+as `job.conflict`, whatever runs concurrently. Claims are conditional updates, so one claimer
+wins; on PostgreSQL candidates are picked with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from .conf import settings
+from .models import ALL_TENANTS, INCOMPLETE_STATES, RUNNABLE_STATES, Job, Kind, State, tenant_key
+
+# Rows per INSERT statement: keeps SQLite under its bound-parameter limit.
+INSERT_CHUNK = 1000
+
+_COLUMNS = [f for f in Job._meta.concrete_fields if not f.primary_key]
+
+
+def now() -> datetime:
+    return timezone.now()
+
+
+def node_name() -> str:
+    """Who attempted a job: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def database() -> str:
+    return settings.DATABASE
+
+
+def jobs() -> QuerySet[Job]:
+    return Job.objects.using(database())
+
+
+def new_job(*, kind: str, name: str, queue: str, priority: int, max_attempts: int,
+            object_pk: str = "", tenant: Any = None, bound: bool = True,
+            args: dict[str, Any] | None = None, tags: Iterable[str] = (), once: bool = False,
+            scheduled_at: datetime | None = None) -> Job:
+    """An unsaved job. `bound=False` marks a scheduler/action job that covers all tenants."""
+    at = now()
+    due = scheduled_at or at
+    return Job(
+        kind=kind, name=name, queue=queue, priority=priority, max_attempts=max_attempts,
+        object_pk=object_pk, tenant=tenant if bound else None,
+        tenant_key=tenant_key(tenant) if bound else ALL_TENANTS, once=once,
+        args=args or {}, tags=list(tags), inserted_at=at, scheduled_at=due,
+        state=State.SCHEDULED if due > at else State.AVAILABLE,
+    )
+
+
+def insert(new_jobs: Sequence[Job]) -> list[Job]:
+    """Insert jobs in bulk; a job whose unique key is taken is skipped and marked `conflict`.
+
+    Returns the jobs given, with `pk` set on the inserted ones. After commit, the queues of
+    the inserted jobs are woken up (see `queue.wake`).
+    """
+    using = database()
+    connection = connections[using]
+    inserted_queues: dict[str, int] = {}
+    for start in range(0, len(new_jobs), INSERT_CHUNK):
+        chunk = new_jobs[start:start + INSERT_CHUNK]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                sql, params = _insert_unnest(chunk, connection)
+            else:
+                sql, params = _insert_values(chunk, connection)
+            cursor.execute(sql, params)
+            returned = cursor.fetchall()
+        by_key: dict[tuple[str, str, str], int] = {
+            (name, object_pk, key): pk for pk, name, object_pk, key in returned
+        }
+        for job in chunk:
+            pk = by_key.pop((job.name, job.object_pk, job.tenant_key), None)
+            job.pk, job.conflict = pk, pk is None
+            if pk is not None:
+                job._state.adding, job._state.db = False, using
+                if job.state == State.AVAILABLE:
+                    inserted_queues[job.queue] = inserted_queues.get(job.queue, 0) + 1
+    if inserted_queues:
+        from .queue import wake
+
+        transaction.on_commit(lambda: wake(inserted_queues), using=using)
+    return list(new_jobs)
+
+
+_RETURNING = "RETURNING id, name, object_pk, tenant_key"
+
+
+def _insert_values(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any]]:
+    table = connection.ops.quote_name(Job._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    params = [f.get_db_prep_save(getattr(job, f.attname), connection)
+              for job in chunk for f in _COLUMNS]
+    sql = (f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
+           f"ON CONFLICT DO NOTHING {_RETURNING}")
+    return sql, params
+
+
+def _insert_unnest(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any]]:
+    # One array parameter per column: the statement's size does not grow with the rows.
+    table = connection.ops.quote_name(Job._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _COLUMNS)
+    params = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk]
+              for f in _COLUMNS]
+    sql = (f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "
+           f"ON CONFLICT DO NOTHING {_RETURNING}")
+    return sql, params
+
+
+def find_existing(job: Job) -> Job | None:
+    """The job that holds `job`'s unique key (used after a conflict)."""
+    from .models import UNIQUE_WHILE
+
+    return (jobs().filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk,
+                          tenant_key=job.tenant_key).order_by("-id").first())
+
+
+# -- claiming ---------------------------------------------------------------------------------
+
+
+def runnable(queue: str | None = None) -> QuerySet[Job]:
+    """Jobs a claim may take now: available, or scheduled/retryable and due."""
+    qs = jobs().filter(state__in=RUNNABLE_STATES, scheduled_at__lte=now())
+    return qs if queue is None else qs.filter(queue=queue)
+
+
+def claim(queue: str | None, limit: int, *, max_running: int | None = None,
+          candidates: QuerySet[Job] | None = None) -> list[Job]:
+    """Move up to `limit` runnable jobs to `executing` (attempt + 1) and return them.
+
+    Jobs are taken by `priority, scheduled_at, id`. Every claim is a conditional update, so
+    concurrent claimers never take the same job. `max_running` caps the queue's executing
+    jobs (claims of one queue are serialised by an advisory lock on PostgreSQL for that).
+    """
+    using = database()
+    connection = connections[using]
+    if candidates is None:
+        candidates = runnable(queue)
+    candidates = candidates.order_by("priority", "scheduled_at", "id")
+    at = now()
+    changes = {"state": State.EXECUTING, "attempt": F("attempt") + 1, "attempted_at": at,
+               "attempted_by": node_name()}
+    with transaction.atomic(using=using):
+        if max_running is not None and queue is not None:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                                   [f"ash_oban_django:{queue}"])
+            running = jobs().filter(queue=queue, state=State.EXECUTING).count()
+            limit = min(limit, max_running - running)
+            if limit <= 0:
+                return []
+        if connection.features.has_select_for_update_skip_locked:
+            picked = list(candidates.select_for_update(skip_locked=True)
+                          .values_list("id", flat=True)[:limit])
+            jobs().filter(id__in=picked).update(**changes)
+        else:
+            # No row locks (SQLite): each job is taken by its own compare-and-set.
+            picked = [pk for pk in candidates.values_list("id", flat=True)[:limit]
+                      if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)]
+    claimed = list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
+    return claimed
+
+
+# -- recording outcomes -----------------------------------------------------------------------
+
+
+def error_entry(job: Job, error: BaseException) -> dict[str, Any]:
+    return {
+        "attempt": job.attempt,
+        "at": now().isoformat(),
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def record(job: Job, state: str, *, errors: Sequence[BaseException] = (),
+           scheduled_at: datetime | None = None, attempt: int | None = None,
+           meta: dict[str, Any] | None = None) -> Job:
+    """Write a job's outcome (inside the caller's transaction) and return the job."""
+    at = now()
+    job.state = state
+    job.errors = [*job.errors, *(error_entry(job, e) for e in errors)]
+    if attempt is not None:
+        job.attempt = attempt
+    if meta:
+        job.meta = {**job.meta, **meta}
+    fields = ["state", "errors", "attempt", "meta"]
+    if scheduled_at is not None:
+        job.scheduled_at = scheduled_at
+        fields.append("scheduled_at")
+    stamp = {State.COMPLETED: "completed_at", State.CANCELLED: "cancelled_at",
+             State.DISCARDED: "discarded_at"}.get(State(state))
+    if stamp:
+        setattr(job, stamp, at)
+        fields.append(stamp)
+    job.save(using=database(), update_fields=fields)
+    return job
+
+
+def schedule_in(seconds: float) -> datetime:
+    return now() + timedelta(seconds=seconds)
+
+
+# -- operator actions (admin, commands) ---------------------------------------------------------
+
+
+def retry(queryset: QuerySet[Job]) -> int:
+    """Make finished or waiting jobs run again now; a job out of attempts gets one more."""
+    count = 0
+    using = database()
+    with transaction.atomic(using=using):
+        for job in queryset.exclude(state__in=(State.EXECUTING, State.AVAILABLE)).select_for_update():
+            job.state = State.AVAILABLE
+            job.scheduled_at = now()
+            job.max_attempts = max(job.max_attempts, job.attempt + 1)
+            job.completed_at = job.cancelled_at = job.discarded_at = None
+            try:
+                with transaction.atomic(using=using):
+                    job.save(using=using)
+            except Exception:  # noqa: BLE001 - another incomplete job already holds its key
+                continue
+            count += 1
+        if count:
+            queues = set(queryset.filter(state=State.AVAILABLE).values_list("queue", flat=True))
+            from .queue import wake
+
+            transaction.on_commit(lambda: wake(queues), using=using)
+    return count
+
+
+def cancel(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
+    """Cancel jobs that have not started; a running job cannot be stopped from outside."""
+    waiting = queryset.filter(state__in=[s for s in INCOMPLETE_STATES if s != State.EXECUTING])
+    return waiting.update(state=State.CANCELLED, cancelled_at=now(),
+                          meta={"cancel_reason": reason})
+
+
+def kind_of(name: str) -> Kind | None:
+    from .registry import registry
+
+    found = registry.by_stable_name(name)
+    if found is None:
+        return None
+    return {"worker": Kind.TRIGGER, "scheduler": Kind.SCHEDULER, "action": Kind.ACTION}[found[1]]
+
+
+def incomplete(name: str | None = None) -> QuerySet[Job]:
+    qs = jobs().filter(state__in=INCOMPLETE_STATES)
+    return qs if name is None else qs.filter(name=name)
+
+
+def q_finished_before(cutoff: datetime) -> Q:
+    return (Q(state=State.COMPLETED, completed_at__lt=cutoff)
+            | Q(state=State.CANCELLED, cancelled_at__lt=cutoff)
+            | Q(state=State.DISCARDED, discarded_at__lt=cutoff))

@@ -1,0 +1,160 @@
+"""A trigger's scheduler: scan the matching rows and insert one worker job per row.
+
+The scan is a keyset walk over `queryset.filter(where).order_by(*sort, "pk")` in pages of
+`stream_batch_size`; each page is inserted with one statement, and rows are fetched as plain
+values unless `read_metadata`/`extra_args` need the model instance. Memory stays that of one
+page whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Model, Q, QuerySet
+
+from . import ledger
+from .actors import store_actor
+from .models import Job, Kind
+from .registry import RegisteredTrigger
+from .signals import scheduler_finished
+from .tenants import filter_tenant, list_tenants, tenant_context
+
+logger = logging.getLogger("ash_oban_django")
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerReport:
+    matched: int = 0
+    inserted: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.matched - self.inserted
+
+    def __add__(self, other: SchedulerReport) -> SchedulerReport:
+        return SchedulerReport(self.matched + other.matched, self.inserted + other.inserted)
+
+
+def run_scheduler(entry: RegisteredTrigger, *, actor: Any = None,
+                  stored_actor: Any = None) -> SchedulerReport:
+    """Enqueue a worker job for every matching row, once per tenant of `list_tenants`."""
+    total = SchedulerReport()
+    if entry.state != "active":
+        return total
+    if actor is not None and stored_actor is None:
+        stored_actor = store_actor(actor)
+    for tenant in list_tenants(entry):
+        with tenant_context(tenant):
+            report = enqueue_matching(entry, tenant, stored_actor)
+        scheduler_finished.send_robust(entry.model, name=entry.scheduler_name, tenant=tenant,
+                                       matched=report.matched, inserted=report.inserted,
+                                       duplicates=report.duplicates)
+        if entry.trigger.debug:
+            logger.debug("Scheduler of %s (tenant %r): %s rows matched, %s jobs inserted, "
+                         "%s duplicates skipped", entry.label, tenant, report.matched,
+                         report.inserted, report.duplicates)
+        total += report
+    return total
+
+
+def enqueue_matching(entry: RegisteredTrigger, tenant: Any, stored_actor: Any) -> SchedulerReport:
+    report = SchedulerReport()
+    for page in scan(entry, tenant):
+        jobs = ledger.insert([build_job(entry, row, tenant, stored_actor) for row in page])
+        report += SchedulerReport(len(jobs), sum(not job.conflict for job in jobs))
+    return report
+
+
+def scan(entry: RegisteredTrigger, tenant: Any) -> Iterator[Sequence[Any]]:
+    """Pages of matching rows: model instances, or `(sort values..., pk)` tuples."""
+    trigger = entry.trigger
+    queryset = filter_tenant(entry.queryset(), entry, tenant)
+    if trigger.where is not None:
+        queryset = queryset.filter(trigger.where)
+    order = [*trigger.sort, "pk"]
+    fields = [name.lstrip("-") for name in order]
+    want_rows = needs_instances(entry)
+    remaining = trigger.record_limit
+    after: Q | None = None
+    while remaining is None or remaining > 0:
+        size = trigger.stream_batch_size if remaining is None else min(
+            remaining, trigger.stream_batch_size)
+        page_qs: QuerySet[Any] = queryset.filter(after) if after is not None else queryset
+        page_qs = page_qs.order_by(*order)
+        page: list[Any] = list(page_qs[:size] if want_rows else
+                               page_qs.values_list(*fields)[:size])
+        if not page:
+            return
+        yield page
+        if remaining is not None:
+            remaining -= len(page)
+        if len(page) < size:
+            return
+        last = page[-1]
+        values = [_value(last, name) for name in fields] if want_rows else list(last)
+        after = keyset_after(order, values)
+
+
+def _value(row: Model, path: str) -> Any:
+    value: Any = row
+    for part in path.split("__"):
+        value = value.pk if part == "pk" else getattr(value, part)
+    if isinstance(value, Model):
+        value = value.pk
+    return value
+
+
+def keyset_after(order: Sequence[str], values: Sequence[Any]) -> Q:
+    """Rows that come after `values` in `order` (fields, '-' for descending)."""
+    condition = Q()
+    equal_so_far = Q()
+    for name, value in zip(order, values, strict=True):
+        field = name.lstrip("-")
+        lookup = "lt" if name.startswith("-") else "gt"
+        condition |= equal_so_far & Q(**{f"{field}__{lookup}": value})
+        equal_so_far &= Q(**{field: value})
+    return condition
+
+
+def needs_instances(entry: RegisteredTrigger) -> bool:
+    trigger = entry.trigger
+    return (trigger.read_metadata is not None or callable(trigger.extra_args)
+            or (trigger.use_tenant_from_record and entry.options.tenant_field is not None))
+
+
+def build_job(entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any, *,
+              action_arguments: dict[str, Any] | None = None,
+              extra: dict[str, Any] | None = None, **options: Any) -> Job:
+    """The worker job for one row (a model instance or a values tuple ending with the pk)."""
+    trigger = entry.trigger
+    record = row if isinstance(row, Model) else None
+    pk = record.pk if record is not None else row[-1]
+    if tenant is None and trigger.use_tenant_from_record and record is not None:
+        field = entry.options.tenant_field
+        tenant = getattr(record, field) if field else None
+    args: dict[str, Any] = {}
+    if action_arguments:
+        args["action_arguments"] = action_arguments
+    if trigger.read_metadata is not None and record is not None:
+        args["metadata"] = trigger.read_metadata(record)
+    extra_args = trigger.extra_args
+    if callable(extra_args):
+        extra_args = extra_args(record) if record is not None else None
+    if extra_args:
+        args["extra_args"] = dict(extra_args)
+    if stored_actor is not None:
+        args["actor"] = stored_actor
+    if extra:
+        args.update(extra)
+    return ledger.new_job(
+        kind=Kind.TRIGGER, name=entry.worker_name,
+        queue=options.get("queue") or entry.queue,
+        priority=options.get("priority", trigger.worker_priority),
+        max_attempts=options.get("max_attempts", trigger.max_attempts),
+        object_pk=str(pk), tenant=tenant, args=args,
+        tags=[*trigger.tags, *options.get("tags", ())], once=trigger.trigger_once,
+        scheduled_at=options.get("scheduled_at"),
+    )

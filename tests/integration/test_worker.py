@@ -1,0 +1,308 @@
+"""Every outcome of a worker job (DESIGN §7), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db.models import Q
+
+from ash_oban_django import Cancel, Snooze, Trigger, register, run_trigger
+from ash_oban_django.models import Job
+from ash_oban_django.testing import drain_queues
+from tests.testapp.models import Widget
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def widget_trigger(request: pytest.FixtureRequest, ash_oban: Any) -> Iterator[Trigger]:
+    options = dict(getattr(request, "param", {}))
+    trigger = Trigger("finish", where=Q(done=False, errored=False), scheduler_cron=None,
+                      worker_name="testapp.Widget:finish", **options)
+    with register(Widget, triggers=[trigger]):
+        yield trigger
+
+
+def run_once(widget: Widget, **options: Any) -> Job:
+    job = run_trigger(widget, "finish", **options)
+    drain_queues(with_recursion=False)
+    job.refresh_from_db()
+    return job
+
+
+def test_worker__success_commits_the_action_and_completes(widget_trigger: Trigger) -> None:
+    widget = Widget.objects.create()
+    job = run_once(widget, action_arguments={"speed": 3})
+    widget.refresh_from_db()
+    assert (job.state, job.attempt, job.errors) == ("completed", 1, [])
+    assert job.completed_at is not None
+    assert widget.done and widget.calls == 1
+    assert widget.note == "[('speed', 3)]"
+
+
+@pytest.mark.parametrize("widget_trigger", [{"action_input": {"speed": 1, "mode": "a"},
+                                             "read_metadata": lambda w: {"rank": w.rank}}],
+                         indirect=True)
+def test_worker__inputs_precedence_is_action_input_then_arguments_then_metadata(
+        widget_trigger: Trigger) -> None:
+    widget = Widget.objects.create(rank=7)
+    run_once(widget, action_arguments={"speed": 2})
+    widget.refresh_from_db()
+    assert widget.note == "[('metadata', {'rank': 7}), ('mode', 'a'), ('speed', 2)]"
+
+
+def test_worker__row_no_longer_matching_is_cancelled(widget_trigger: Trigger) -> None:
+    widget = Widget.objects.create()
+    job = run_trigger(widget, "finish")
+    Widget.objects.filter(pk=widget.pk).update(done=True)
+    result = drain_queues()
+    job.refresh_from_db()
+    assert (result.cancelled, job.state, job.attempt) == (1, "cancelled", 1)
+    assert "no longer applies" in job.meta["cancel_reason"]
+    assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+def test_worker__deleted_row_is_cancelled(widget_trigger: Trigger) -> None:
+    widget = Widget.objects.create()
+    job = run_trigger(widget, "finish")
+    widget.delete()
+    drain_queues()
+    job.refresh_from_db()
+    assert job.state == "cancelled" and job.errors == []
+
+
+class Snoozing(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        self.calls += 1
+        self.save()
+        raise Snooze(30)
+
+
+def test_worker__snooze_reschedules_without_using_an_attempt(ash_oban: Any) -> None:
+    trigger = Trigger("finish", where=Q(done=False), scheduler_cron=None, max_attempts=2)
+    with register(Snoozing, triggers=[trigger]):
+        widget = Snoozing.objects.create()
+        job = run_trigger(widget, "finish")
+        result = drain_queues()
+        job.refresh_from_db()
+    assert result.snoozed == 1
+    assert job.state == "scheduled"
+    assert job.max_attempts - job.attempt == 2  # as before the attempt
+    assert 25 < (job.scheduled_at - job.attempted_at).total_seconds() <= 31
+    assert job.meta["snoozed"] == 1
+    # The snoozed attempt's writes roll back with it.
+    assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+class Cancelling(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        self.calls += 1
+        self.save()
+        raise Cancel("customer asked")
+
+
+def test_worker__cancel_cancels_and_rolls_back(ash_oban: Any) -> None:
+    with register(Cancelling, triggers=[Trigger("finish", scheduler_cron=None)]):
+        widget = Cancelling.objects.create()
+        job = run_trigger(widget, "finish")
+        assert drain_queues().cancelled == 1
+        job.refresh_from_db()
+    assert (job.state, job.meta["cancel_reason"], job.errors) == ("cancelled", "customer asked", [])
+    assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+class Failing(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        self.calls += 1
+        self.save()
+        raise RuntimeError(f"boom {self.pk}")
+
+    def on_error_raises(self, *, error: BaseException) -> None:
+        self.note = "written by on_error"
+        self.save()
+        raise ValueError("handler broke")
+
+
+def failing(**options: Any) -> Any:
+    options.setdefault("scheduler_cron", None)
+    return register(Failing, triggers=[Trigger("finish", where=Q(errored=False), **options)])
+
+
+def test_worker__failure_with_attempts_left_is_retryable_after_backoff(ash_oban: Any) -> None:
+    with failing(max_attempts=3, backoff=40):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        result = drain_queues()
+        job.refresh_from_db()
+    assert result.failure == 1
+    assert (job.state, job.attempt) == ("retryable", 1)
+    assert (job.scheduled_at - job.attempted_at).total_seconds() == pytest.approx(40, abs=1)
+    assert [e["attempt"] for e in job.errors] == [1]
+    assert job.errors[0]["error"] == f"RuntimeError: boom {widget.pk}"
+    assert "Traceback" in job.errors[0]["traceback"]
+    assert Widget.objects.get(pk=widget.pk).calls == 0  # rolled back
+
+
+def test_worker__default_backoff_is_15_plus_2_pow_attempt_with_jitter(ash_oban: Any) -> None:
+    with failing(max_attempts=2):
+        job = run_trigger(Failing.objects.create(), "finish")
+        drain_queues()
+        job.refresh_from_db()
+    delay = (job.scheduled_at - job.attempted_at).total_seconds()
+    assert 17 - 0.5 <= delay <= 17 * 1.1 + 0.5
+
+
+def test_worker__errors_accumulate_until_the_last_attempt_discards(ash_oban: Any) -> None:
+    with failing(max_attempts=3, backoff=0):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        result = drain_queues(with_scheduled=True)
+        job.refresh_from_db()
+    assert (result.failure, result.discard) == (2, 1)
+    assert (job.state, job.attempt) == ("discarded", 3)
+    assert [e["attempt"] for e in job.errors] == [1, 2, 3]
+    assert job.discarded_at is not None
+
+
+def test_worker__final_failure_calls_on_error_and_completes(ash_oban: Any) -> None:
+    with failing(on_error="mark_errored"):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        assert drain_queues().success == 1
+        job.refresh_from_db()
+    widget.refresh_from_db()
+    assert (job.state, job.attempt) == ("completed", 1)
+    assert [e["error"] for e in job.errors] == [f"RuntimeError: boom {widget.pk}"]
+    assert widget.errored and widget.note == f"RuntimeError: boom {widget.pk}"
+    assert widget.calls == 0
+
+
+def test_worker__on_error_fails_job_leaves_it_discarded(ash_oban: Any) -> None:
+    with failing(on_error="mark_errored", on_error_fails_job=True):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        assert drain_queues().discard == 1
+        job.refresh_from_db()
+    assert job.state == "discarded"
+    assert Widget.objects.get(pk=widget.pk).errored  # on_error's writes are kept
+
+
+def test_worker__failing_on_error_is_rolled_back_and_both_errors_recorded(ash_oban: Any) -> None:
+    with failing(on_error="on_error_raises"):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        drain_queues()
+        job.refresh_from_db()
+    assert job.state == "discarded"
+    assert [e["error"] for e in job.errors] == [f"RuntimeError: boom {widget.pk}",
+                                                "ValueError: handler broke"]
+    assert Widget.objects.get(pk=widget.pk).note == ""
+
+
+class Slow(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        import time
+
+        self.calls += 1
+        self.save()
+        time.sleep(0.5)
+
+
+def test_worker__timeout_fails_the_attempt_and_reaches_on_error(ash_oban: Any) -> None:
+    trigger = Trigger("finish", where=Q(errored=False), scheduler_cron=None, timeout=0.1,
+                      on_error="mark_errored")
+    with register(Slow, triggers=[trigger]):
+        widget = Slow.objects.create()
+        job = run_trigger(widget, "finish")
+        drain_queues()
+        job.refresh_from_db()
+    widget.refresh_from_db()
+    assert job.state == "completed"
+    assert job.errors[0]["error"].startswith("JobTimeout: the attempt ran longer than its timeout")
+    assert widget.calls == 0 and widget.errored
+
+
+@pytest.mark.parametrize("widget_trigger", [{"permission": "testapp.change_widget"}],
+                         indirect=True)
+def test_worker__permission_denied_for_actor_fails_the_attempt(widget_trigger: Trigger) -> None:
+    actor = User.objects.create_user("alice")
+    widget = Widget.objects.create()
+    job = run_once(widget, actor=actor)
+    assert job.state == "discarded"
+    assert job.errors[0]["error"].startswith("PermissionDenied: alice lacks the permission")
+    assert job.args["actor"] == {"pk": actor.pk}
+
+    actor.user_permissions.add(Permission.objects.get(codename="change_widget"))
+    allowed = User.objects.get(pk=actor.pk)  # fresh permission cache
+    job = run_once(widget, actor=allowed)
+    assert job.state == "completed"
+
+
+def test_worker__delete_action_deletes_the_row(ash_oban: Any) -> None:
+    with register(Widget, triggers=[Trigger("purge", action="delete", where=Q(done=True),
+                                            scheduler_cron=None)]):
+        widget = Widget.objects.create(done=True)
+        job = run_trigger(widget, "purge")
+        drain_queues()
+        job.refresh_from_db()
+    assert job.state == "completed"
+    assert not Widget.objects.filter(pk=widget.pk).exists()
+
+
+def test_worker__unknown_stable_name_is_discarded_with_a_fix(ash_oban: Any,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with register(Widget, triggers=[Trigger("old_name", scheduler_cron=None, action="finish")]):
+        job = run_trigger(Widget.objects.create(), "old_name")
+    with caplog.at_level(logging.ERROR, "ash_oban_django"):
+        result = drain_queues()
+    job.refresh_from_db()
+    assert (result.discard, job.state) == (1, "discarded")
+    message = job.errors[0]["error"]
+    assert "stable name 'testapp.Widget:old_name'" in message
+    assert "worker_name='testapp.Widget:old_name'" in message
+    assert "testapp.Widget:old_name" in caplog.text
+
+
+def test_worker__paused_trigger_job_is_cancelled_when_it_runs(ash_oban: Any) -> None:
+    with register(Widget, triggers=[Trigger("finish", scheduler_cron=None, state="paused")]):
+        widget = Widget.objects.create()
+        job = run_trigger(widget, "finish")
+        assert job.state == "available"
+        drain_queues()
+        job.refresh_from_db()
+    assert job.state == "cancelled" and "paused" in job.meta["cancel_reason"]
+    assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+def test_worker__errors_are_logged_per_flags(ash_oban: Any,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    with failing(max_attempts=2, backoff=30, log_errors=False, log_final_error=True), \
+            caplog.at_level(logging.WARNING, "ash_oban_django"):
+        widget = Failing.objects.create()
+        run_trigger(widget, "finish")
+        drain_queues()
+        assert caplog.records == []
+        drain_queues(with_scheduled=True)
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert "Final error on attempt 2 of testapp.Failing:finish" in caplog.text
+    assert f"boom {widget.pk}" in caplog.text
