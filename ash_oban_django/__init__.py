@@ -42,8 +42,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 # These need the ORM, which may not be ready when the package is first imported
 # (INSTALLED_APPS loads it), so they are imported on first use.
-_LAZY = {"Result", "build_trigger", "run_trigger", "run_triggers", "schedule",
-         "schedule_and_run_triggers"}
+_LAZY = {
+    "Result",
+    "build_trigger",
+    "run_trigger",
+    "run_triggers",
+    "schedule",
+    "schedule_and_run_triggers",
+}
 
 
 def __getattr__(name: str) -> Any:

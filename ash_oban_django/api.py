@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -17,7 +16,9 @@ from .models import RUNNABLE_STATES, Job, Kind, State
 from .registry import Registered, RegisteredAction, RegisteredTrigger, registry
 from .scheduler import build_job
 
-JOB_OPTIONS = frozenset({"queue", "priority", "scheduled_at", "schedule_in", "max_attempts", "tags"})
+JOB_OPTIONS = frozenset(
+    {"queue", "priority", "scheduled_at", "schedule_in", "max_attempts", "tags"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,27 @@ class Result:
     queues_not_drained: tuple[str, ...] = ()
 
     def __add__(self, other: Result) -> Result:
-        counts = {f.name: getattr(self, f.name) + getattr(other, f.name)
-                  for f in fields(self) if f.name != "queues_not_drained"}
         queues = tuple(dict.fromkeys([*self.queues_not_drained, *other.queues_not_drained]))
-        return Result(**counts, queues_not_drained=queues)
+        return Result(
+            self.success + other.success,
+            self.failure + other.failure,
+            self.discard + other.discard,
+            self.cancelled + other.cancelled,
+            self.snoozed + other.snoozed,
+            queues,
+        )
 
     @classmethod
     def of(cls, job: Job) -> Result:
         """The count one run of `job` adds, by the state the run left it in."""
-        field = {State.COMPLETED: "success", State.RETRYABLE: "failure",
-                 State.DISCARDED: "discard", State.CANCELLED: "cancelled",
-                 State.SCHEDULED: "snoozed"}.get(State(job.state))
-        return cls(**{field: 1}) if field else cls()
+        state = job.state
+        return cls(
+            success=int(state == State.COMPLETED),
+            failure=int(state == State.RETRYABLE),
+            discard=int(state == State.DISCARDED),
+            cancelled=int(state == State.CANCELLED),
+            snoozed=int(state == State.SCHEDULED),
+        )
 
 
 # -- inserting worker jobs ---------------------------------------------------------------------
@@ -52,8 +62,9 @@ class Result:
 def _job_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - JOB_OPTIONS
     if unknown:
-        raise TypeError(f"Unknown job option(s) {sorted(unknown)}; "
-                        f"the options are {sorted(JOB_OPTIONS)}.")
+        raise TypeError(
+            f"Unknown job option(s) {sorted(unknown)}; the options are {sorted(JOB_OPTIONS)}."
+        )
     options = dict(options)
     if "schedule_in" in options:
         options["scheduled_at"] = ledger.schedule_in(float(options.pop("schedule_in")))
@@ -64,9 +75,16 @@ def _trigger_of(record: Model, trigger: str | Trigger) -> RegisteredTrigger:
     return registry.get_trigger(type(record), trigger)
 
 
-def build_trigger(record: Model, trigger: str | Trigger, *, actor: Any = None,
-                  tenant: Any = None, action_arguments: dict[str, Any] | None = None,
-                  args: dict[str, Any] | None = None, **job_options: Any) -> Job:
+def build_trigger(
+    record: Model,
+    trigger: str | Trigger,
+    *,
+    actor: Any = None,
+    tenant: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+    args: dict[str, Any] | None = None,
+    **job_options: Any,
+) -> Job:
     """The worker job `run_trigger` would insert, unsaved.
 
     >>> job = build_trigger(order, "process", action_arguments={"rush": True})
@@ -74,13 +92,27 @@ def build_trigger(record: Model, trigger: str | Trigger, *, actor: Any = None,
     {'rush': True}
     """
     entry = _trigger_of(record, trigger)
-    return build_job(entry, record, tenant, store_actor(actor),
-                     action_arguments=action_arguments, extra=args, **_job_options(job_options))
+    return build_job(
+        entry,
+        record,
+        tenant,
+        store_actor(actor),
+        action_arguments=action_arguments,
+        extra=args,
+        **_job_options(job_options),
+    )
 
 
-def run_trigger(record: Model, trigger: str | Trigger, *, actor: Any = None, tenant: Any = None,
-                action_arguments: dict[str, Any] | None = None, args: dict[str, Any] | None = None,
-                **job_options: Any) -> Job:
+def run_trigger(
+    record: Model,
+    trigger: str | Trigger,
+    *,
+    actor: Any = None,
+    tenant: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+    args: dict[str, Any] | None = None,
+    **job_options: Any,
+) -> Job:
     """Insert the worker job of `trigger` for `record` now.
 
     The job is unique per (trigger, row, tenant) while incomplete: inserting it again returns
@@ -90,8 +122,15 @@ def run_trigger(record: Model, trigger: str | Trigger, *, actor: Any = None, ten
     >>> job.state, job.conflict
     ('available', False)
     """
-    job = build_trigger(record, trigger, actor=actor, tenant=tenant,
-                        action_arguments=action_arguments, args=args, **job_options)
+    job = build_trigger(
+        record,
+        trigger,
+        actor=actor,
+        tenant=tenant,
+        action_arguments=action_arguments,
+        args=args,
+        **job_options,
+    )
     ledger.insert([job])
     if job.conflict:
         existing = ledger.find_existing(job)
@@ -101,28 +140,50 @@ def run_trigger(record: Model, trigger: str | Trigger, *, actor: Any = None, ten
     return job
 
 
-def run_triggers(records: Iterable[Model], trigger: str | Trigger, *, actor: Any = None,
-                 tenant: Any = None, action_arguments: dict[str, Any] | None = None,
-                 args: dict[str, Any] | None = None, **job_options: Any) -> list[Job]:
+def run_triggers(
+    records: Iterable[Model],
+    trigger: str | Trigger,
+    *,
+    actor: Any = None,
+    tenant: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+    args: dict[str, Any] | None = None,
+    **job_options: Any,
+) -> list[Job]:
     """Insert the worker jobs of many rows with one statement; duplicates come back with
     `conflict` set (and no pk)."""
-    jobs = [build_trigger(record, trigger, actor=actor, tenant=tenant,
-                          action_arguments=action_arguments, args=args, **job_options)
-            for record in records]
+    jobs = [
+        build_trigger(
+            record,
+            trigger,
+            actor=actor,
+            tenant=tenant,
+            action_arguments=action_arguments,
+            args=args,
+            **job_options,
+        )
+        for record in records
+    ]
     return ledger.insert(jobs)
 
 
 # -- schedulers and scheduled actions ---------------------------------------------------------
 
 
-def schedule(model: type[Model], name: str, *, actor: Any = None,
-             action_arguments: dict[str, Any] | None = None) -> Job:
+def schedule(
+    model: type[Model],
+    name: str,
+    *,
+    actor: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+) -> Job:
     """Insert the scheduler job of a trigger, or the job of a scheduled action, now."""
     return _schedule(registry.get(model, name), actor=actor, action_arguments=action_arguments)
 
 
-def _schedule(entry: Registered, *, actor: Any = None,
-              action_arguments: dict[str, Any] | None = None) -> Job:
+def _schedule(
+    entry: Registered, *, actor: Any = None, action_arguments: dict[str, Any] | None = None
+) -> Job:
     args: dict[str, Any] = {}
     stored = store_actor(actor)
     if stored is not None:
@@ -130,20 +191,35 @@ def _schedule(entry: Registered, *, actor: Any = None,
     if isinstance(entry, RegisteredTrigger):
         trigger = entry.trigger
         if trigger.scheduler_cron is None:
-            raise ValueError(f"{entry.label} has no scheduler (scheduler_cron=None); "
-                             "use run_trigger() for its rows instead.")
-        job = ledger.new_job(kind=Kind.SCHEDULER, name=entry.scheduler_name,
-                             queue=entry.scheduler_queue, priority=trigger.scheduler_priority,
-                             max_attempts=trigger.max_scheduler_attempts, bound=False,
-                             args=args, tags=trigger.tags)
+            raise ValueError(
+                f"{entry.label} has no scheduler (scheduler_cron=None); "
+                "use run_trigger() for its rows instead."
+            )
+        job = ledger.new_job(
+            kind=Kind.SCHEDULER,
+            name=entry.scheduler_name,
+            queue=entry.scheduler_queue,
+            priority=trigger.scheduler_priority,
+            max_attempts=trigger.max_scheduler_attempts,
+            bound=False,
+            args=args,
+            tags=trigger.tags,
+        )
     else:
         assert isinstance(entry, RegisteredAction)
         if action_arguments:
             args["action_arguments"] = action_arguments
         action = entry.action
-        job = ledger.new_job(kind=Kind.ACTION, name=entry.worker_name, queue=entry.queue,
-                             priority=action.priority, max_attempts=action.max_attempts,
-                             bound=False, args=args, tags=action.tags)
+        job = ledger.new_job(
+            kind=Kind.ACTION,
+            name=entry.worker_name,
+            queue=entry.queue,
+            priority=action.priority,
+            max_attempts=action.max_attempts,
+            bound=False,
+            args=args,
+            tags=action.tags,
+        )
     ledger.insert([job])
     if job.conflict:
         existing = ledger.find_existing(job)
@@ -156,8 +232,9 @@ def _schedule(entry: Registered, *, actor: Any = None,
 Target = type[Model] | tuple[type[Model], str] | str | Sequence[Any]
 
 
-def resolve_target(target: Target, *, triggers: bool = True,
-                   scheduled_actions: bool = False) -> list[Registered]:
+def resolve_target(
+    target: Target, *, triggers: bool = True, scheduled_actions: bool = False
+) -> list[Registered]:
     """The declarations a target names: a model, `(model, name)`, an app label, or a list."""
     if isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
         entry = registry.get(target[0], target[1])
@@ -166,22 +243,36 @@ def resolve_target(target: Target, *, triggers: bool = True,
         return [entry]
     if isinstance(target, str):
         models = list(apps.get_app_config(target).get_models())
-        return [e for m in models for e in resolve_target(
-            m, triggers=triggers, scheduled_actions=scheduled_actions)]
+        return [
+            e
+            for m in models
+            for e in resolve_target(m, triggers=triggers, scheduled_actions=scheduled_actions)
+        ]
     if isinstance(target, type) and issubclass(target, Model):
-        return [e for e in registry.for_model(target)
-                if (triggers and isinstance(e, RegisteredTrigger)
-                    and e.trigger.scheduler_cron is not None)
-                or (scheduled_actions and isinstance(e, RegisteredAction))]
+        return [
+            e
+            for e in registry.for_model(target)
+            if (
+                triggers
+                and isinstance(e, RegisteredTrigger)
+                and e.trigger.scheduler_cron is not None
+            )
+            or (scheduled_actions and isinstance(e, RegisteredAction))
+        ]
     if isinstance(target, list | tuple):
         found: list[Registered] = []
         for item in target:
-            found.extend(e for e in resolve_target(item, triggers=triggers,
-                                                   scheduled_actions=scheduled_actions)
-                         if e not in found)
+            found.extend(
+                e
+                for e in resolve_target(
+                    item, triggers=triggers, scheduled_actions=scheduled_actions
+                )
+                if e not in found
+            )
         return found
-    raise TypeError(f"Cannot schedule {target!r}: give a model, (model, name), an app label "
-                    "or a list of these.")
+    raise TypeError(
+        f"Cannot schedule {target!r}: give a model, (model, name), an app label or a list of these."
+    )
 
 
 def queues_of(entries: Iterable[Registered]) -> list[str]:
@@ -194,10 +285,17 @@ def queues_of(entries: Iterable[Registered]) -> list[str]:
     return queues
 
 
-def schedule_and_run_triggers(target: Target, *, actor: Any = None, triggers: bool = True,
-                              scheduled_actions: bool = False, drain_queues: bool = False,
-                              queue: str | None = None, with_scheduled: bool = False,
-                              with_limit: int | None = None) -> Result:
+def schedule_and_run_triggers(
+    target: Target,
+    *,
+    actor: Any = None,
+    triggers: bool = True,
+    scheduled_actions: bool = False,
+    drain_queues: bool = False,
+    queue: str | None = None,
+    with_scheduled: bool = False,
+    with_limit: int | None = None,
+) -> Result:
     """Insert the scheduler jobs of `target` (and its scheduled-action jobs when asked) and,
     with `drain_queues=True`, run every job they lead to in this process.
 
@@ -213,8 +311,13 @@ def schedule_and_run_triggers(target: Target, *, actor: Any = None, triggers: bo
     return drain(queues, with_scheduled=with_scheduled, with_limit=with_limit)
 
 
-def drain(queues: Iterable[str] | None = None, *, with_scheduled: bool = False,
-          with_recursion: bool = True, with_limit: int | None = None) -> Result:
+def drain(
+    queues: Iterable[str] | None = None,
+    *,
+    with_scheduled: bool = False,
+    with_recursion: bool = True,
+    with_limit: int | None = None,
+) -> Result:
     """Run the runnable jobs of `queues` (all when None) in this process, schedulers first,
     until none is left (`with_recursion`: including the jobs they insert; without it, only
     the jobs that existed when the drain began).
@@ -227,8 +330,11 @@ def drain(queues: Iterable[str] | None = None, *, with_scheduled: bool = False,
     queue_list = None if queues is None else list(queues)
     result = Result()
     ran = 0
-    last_id = None if with_recursion else ledger.jobs().order_by("-id").values_list(
-        "id", flat=True).first() or 0
+    last_id = (
+        None
+        if with_recursion
+        else ledger.jobs().order_by("-id").values_list("id", flat=True).first() or 0
+    )
     while with_limit is None or ran < with_limit:
         candidates = ledger.jobs().filter(state__in=RUNNABLE_STATES)
         if last_id is not None:
@@ -247,4 +353,3 @@ def drain(queues: Iterable[str] | None = None, *, with_scheduled: bool = False,
         result += Result.of(perform(claimed[0]))
         ran += 1
     return result
-

@@ -44,9 +44,12 @@ def _message(id: str, msg: str, hint: str, obj: Any = None) -> checks.CheckMessa
 
 def _crashed(what: str, exc: Exception, obj: Any) -> checks.CheckMessage:
     return _message(
-        "ash_oban_django.E000", f"Checking {what} failed: {type(exc).__name__}: {exc}",
+        "ash_oban_django.E000",
+        f"Checking {what} failed: {type(exc).__name__}: {exc}",
         "The checks could not understand this declaration or setting; fix what the error "
-        "names, or report it to ash_oban_django if it looks valid.", obj)
+        "names, or report it to ash_oban_django if it looks valid.",
+        obj,
+    )
 
 
 def _selected(model: Any, app_configs: Sequence[AppConfig] | None) -> bool:
@@ -61,12 +64,19 @@ def _selected(model: Any, app_configs: Sequence[AppConfig] | None) -> bool:
 
 
 @checks.register(checks.Tags.models, TAG)
-def check_declarations(app_configs: Sequence[AppConfig] | None = None, *,
-                       registry: Registry | None = None, **kwargs: Any) -> Messages:
+def check_declarations(
+    app_configs: Sequence[AppConfig] | None = None,
+    *,
+    registry: Registry | None = None,
+    **kwargs: Any,
+) -> Messages:
     """Collection problems (E001, E002), then every active declaration against its model."""
     registry = default_registry if registry is None else registry
-    messages = [_message(p.id, p.msg, p.hint, p.obj) for p in registry.problems
-                if _selected(p.obj, app_configs)]
+    messages = [
+        _message(p.id, p.msg, p.hint, p.obj)
+        for p in registry.problems
+        if _selected(p.obj, app_configs)
+    ]
     try:
         entries = [e for e in registry.entries() if _selected(e.model, app_configs)]
     except Exception as exc:  # e.g. a malformed ASH_OBAN["APPS"], reported by check_settings
@@ -100,14 +110,20 @@ def _check_crons(entry: Registered) -> Messages:
         # croniter gives up past `max_years_between_matches`: "0 0 31 2 *" would search forever.
         croniter(cron, timezone.now(), max_years_between_matches=5).get_next()
     except Exception as exc:
-        return [_message(
-            "ash_oban_django.E003",
-            f"{entry.label}: `{option}` {cron!r} never fires (no matching time within 5 years: "
-            f"{exc}).",
-            "Use a day that exists in the month (February has no 30th or 31st)"
-            + (", or scheduler_cron=None to disable the scheduler." if entry.is_trigger
-               else "."),
-            entry.model)]
+        return [
+            _message(
+                "ash_oban_django.E003",
+                f"{entry.label}: `{option}` {cron!r} never fires (no matching time within 5 years: "
+                f"{exc}).",
+                "Use a day that exists in the month (February has no 30th or 31st)"
+                + (
+                    ", or scheduler_cron=None to disable the scheduler."
+                    if entry.is_trigger
+                    else "."
+                ),
+                entry.model,
+            )
+        ]
     return []
 
 
@@ -131,21 +147,27 @@ def _check_filters(entry: Registered) -> Messages:
             # filter() resolves fields and lookups while building the query; nothing runs.
             _base_queryset(entry).filter(where).query  # noqa: B018
         except Exception as exc:
-            messages.append(_message(
-                "ash_oban_django.E004",
-                f"{entry.label}: `where` is not a valid filter on {label}: {exc}",
-                f"Use fields and lookups of {label} in the Q, e.g. Q(field__lookup=value).",
-                entry.model))
+            messages.append(
+                _message(
+                    "ash_oban_django.E004",
+                    f"{entry.label}: `where` is not a valid filter on {label}: {exc}",
+                    f"Use fields and lookups of {label} in the Q, e.g. Q(field__lookup=value).",
+                    entry.model,
+                )
+            )
     for item in entry.trigger.sort:
         try:
             _base_queryset(entry).order_by(item).query  # noqa: B018
         except Exception as exc:
-            messages.append(_message(
-                "ash_oban_django.E005",
-                f"{entry.label}: `sort` entry {item!r} does not name a field of {label} "
-                f"({exc}).",
-                f"Use field names of {label}, with a leading '-' for descending order.",
-                entry.model))
+            messages.append(
+                _message(
+                    "ash_oban_django.E005",
+                    f"{entry.label}: `sort` entry {item!r} does not name a field of {label} "
+                    f"({exc}).",
+                    f"Use field names of {label}, with a leading '-' for descending order.",
+                    entry.model,
+                )
+            )
     return messages
 
 
@@ -162,9 +184,13 @@ def _method_kind(model: type[Model], name: str) -> str:
     return "instance method" if callable(getattr(model, name, None)) else "not callable"
 
 
-_FOUND = {"missing": "does not exist", "not callable": "is not callable",
-          "instance method": "is an instance method", "classmethod": "is a classmethod",
-          "staticmethod": "is a staticmethod"}
+_FOUND = {
+    "missing": "does not exist",
+    "not callable": "is not callable",
+    "instance method": "is an instance method",
+    "classmethod": "is a classmethod",
+    "staticmethod": "is a staticmethod",
+}
 
 
 def _check_methods(entry: Registered) -> Messages:
@@ -174,36 +200,45 @@ def _check_methods(entry: Registered) -> Messages:
         kind = _method_kind(model, name)
         if kind in ("classmethod", "staticmethod"):
             return []
-        return [_message(
-            "ash_oban_django.E008",
-            f"{entry.label}: the scheduled action's method {name!r} {_FOUND[kind]} on "
-            f"{label}; it must be a classmethod or staticmethod.",
-            f"Define `@classmethod def {name}(cls, **inputs)` on {label} (a scheduled action "
-            "has no record to call it on), or set `action=` to one.",
-            model)]
+        return [
+            _message(
+                "ash_oban_django.E008",
+                f"{entry.label}: the scheduled action's method {name!r} {_FOUND[kind]} on "
+                f"{label}; it must be a classmethod or staticmethod.",
+                f"Define `@classmethod def {name}(cls, **inputs)` on {label} (a scheduled action "
+                "has no record to call it on), or set `action=` to one.",
+                model,
+            )
+        ]
     assert isinstance(entry, RegisteredTrigger)
     messages: Messages = []
     # "delete" is record.delete(), which every model has.
     kind = "instance method" if name == "delete" else _method_kind(model, name)
     if kind != "instance method":
-        messages.append(_message(
-            "ash_oban_django.E006",
-            f"{entry.label}: `action` {name!r} {_FOUND[kind]} on {label}; a trigger's action "
-            "must be an instance method.",
-            f"Define `def {name}(self, **inputs)` on {label}, or set `action=` to an "
-            "existing instance method (\"delete\" deletes the record). Trigger actions are "
-            "called on the locked record.",
-            model))
+        messages.append(
+            _message(
+                "ash_oban_django.E006",
+                f"{entry.label}: `action` {name!r} {_FOUND[kind]} on {label}; a trigger's action "
+                "must be an instance method.",
+                f"Define `def {name}(self, **inputs)` on {label}, or set `action=` to an "
+                'existing instance method ("delete" deletes the record). Trigger actions are '
+                "called on the locked record.",
+                model,
+            )
+        )
     on_error = entry.trigger.on_error
     kind = "instance method" if on_error is None else _method_kind(model, on_error)
     if kind != "instance method":
-        messages.append(_message(
-            "ash_oban_django.E007",
-            f"{entry.label}: `on_error` {on_error!r} {_FOUND[kind]} on {label}; it must be an "
-            "instance method.",
-            f"Define `def {on_error}(self, *, error)` on {label}; it is called on the locked "
-            "record after the last failed attempt.",
-            model))
+        messages.append(
+            _message(
+                "ash_oban_django.E007",
+                f"{entry.label}: `on_error` {on_error!r} {_FOUND[kind]} on {label}; it must be an "
+                "instance method.",
+                f"Define `def {on_error}(self, *, error)` on {label}; it is called on the locked "
+                "record after the last failed attempt.",
+                model,
+            )
+        )
     return messages
 
 
@@ -230,14 +265,17 @@ def _check_queues(entry: Registered) -> Messages:
     for queue in queues:
         cluster = _cluster_of(queue)
         if isinstance(cluster, str) and cluster not in clusters:
-            messages.append(_message(
-                "ash_oban_django.E009",
-                f"{entry.label}: queue {queue!r} is mapped in ASH_OBAN['QUEUES'] to the "
-                f"django-q2 cluster {cluster!r}, which is not configured (configured: "
-                f"{', '.join(map(repr, clusters))}).",
-                f"Add {cluster!r} to Q_CLUSTER['ALT_CLUSTERS'], or map the queue to a "
-                "configured cluster.",
-                entry.model))
+            messages.append(
+                _message(
+                    "ash_oban_django.E009",
+                    f"{entry.label}: queue {queue!r} is mapped in ASH_OBAN['QUEUES'] to the "
+                    f"django-q2 cluster {cluster!r}, which is not configured (configured: "
+                    f"{', '.join(map(repr, clusters))}).",
+                    f"Add {cluster!r} to Q_CLUSTER['ALT_CLUSTERS'], or map the queue to a "
+                    "configured cluster.",
+                    entry.model,
+                )
+            )
     return messages
 
 
@@ -252,13 +290,16 @@ def _check_json(entry: Registered) -> Messages:
                 # allow_nan=False: PostgreSQL's jsonb rejects NaN and Infinity.
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError) as exc:
-                messages.append(_message(
-                    "ash_oban_django.E010",
-                    f"{entry.label}: `{option}[{key!r}]` is not JSON-serialisable: {exc}.",
-                    "Job arguments are stored as JSON: use strings, numbers, booleans, None, "
-                    "lists and dicts (e.g. an ISO string instead of a datetime, a pk instead "
-                    "of a model instance).",
-                    entry.model))
+                messages.append(
+                    _message(
+                        "ash_oban_django.E010",
+                        f"{entry.label}: `{option}[{key!r}]` is not JSON-serialisable: {exc}.",
+                        "Job arguments are stored as JSON: use strings, numbers, booleans, None, "
+                        "lists and dicts (e.g. an ISO string instead of a datetime, a pk instead "
+                        "of a model instance).",
+                        entry.model,
+                    )
+                )
     return messages
 
 
@@ -271,12 +312,15 @@ def _check_querysets(entry: Registered) -> Messages:
     for option in ("queryset", "worker_queryset"):
         source = getattr(entry.trigger, option)
         if isinstance(source, str) and not isinstance(getattr(model, source, None), Manager):
-            messages.append(_message(
-                "ash_oban_django.E012",
-                f"{entry.label}: `{option}` {source!r} is not a manager of {label}.",
-                f"Use the name of a manager of {label} ({managers}), or a "
-                "callable(model) -> QuerySet.",
-                model))
+            messages.append(
+                _message(
+                    "ash_oban_django.E012",
+                    f"{entry.label}: `{option}` {source!r} is not a manager of {label}.",
+                    f"Use the name of a manager of {label} ({managers}), or a "
+                    "callable(model) -> QuerySet.",
+                    model,
+                )
+            )
     return messages
 
 
@@ -299,26 +343,39 @@ def _list_tenants_problem(value: Any) -> str | None:
     return f"{value!r} imports {target!r}, which has no callable `list_tenants`"
 
 
-_LIST_TENANTS_HINT = ("Use the dotted path of an object with a `list_tenants()` method (or of "
-                      "a callable returning the tenants), a list, or a zero-argument callable.")
+_LIST_TENANTS_HINT = (
+    "Use the dotted path of an object with a `list_tenants()` method (or of "
+    "a callable returning the tenants), a list, or a zero-argument callable."
+)
 
 
 def _check_tenants(entry: Registered) -> Messages:
     messages: Messages = []
     problem = _list_tenants_problem(entry.declaration.list_tenants)
     if problem:
-        messages.append(_message("ash_oban_django.E014",
-                                 f"{entry.label}: `list_tenants` {problem}.",
-                                 _LIST_TENANTS_HINT, entry.model))
-    if (isinstance(entry, RegisteredTrigger) and entry.trigger.use_tenant_from_record
-            and not entry.options.tenant_field):
-        messages.append(_message(
-            "ash_oban_django.E013",
-            f"{entry.label}: `use_tenant_from_record=True` but {model_label(entry.model)} "
-            "declares no `tenant_field`.",
-            "Set `tenant_field` (in `class Oban` or register()) to the field that holds a "
-            "row's tenant, or drop use_tenant_from_record.",
-            entry.model))
+        messages.append(
+            _message(
+                "ash_oban_django.E014",
+                f"{entry.label}: `list_tenants` {problem}.",
+                _LIST_TENANTS_HINT,
+                entry.model,
+            )
+        )
+    if (
+        isinstance(entry, RegisteredTrigger)
+        and entry.trigger.use_tenant_from_record
+        and not entry.options.tenant_field
+    ):
+        messages.append(
+            _message(
+                "ash_oban_django.E013",
+                f"{entry.label}: `use_tenant_from_record=True` but {model_label(entry.model)} "
+                "declares no `tenant_field`.",
+                "Set `tenant_field` (in `class Oban` or register()) to the field that holds a "
+                "row's tenant, or drop use_tenant_from_record.",
+                entry.model,
+            )
+        )
     return messages
 
 
@@ -327,25 +384,37 @@ def _check_names(entry: Registered) -> Messages:
     missing: dict[str, str] = {}
     if declaration.worker_name is None:
         missing["worker_name"] = entry.worker_name
-    if (isinstance(entry, RegisteredTrigger) and entry.cron is not None
-            and entry.trigger.scheduler_name is None):
+    if (
+        isinstance(entry, RegisteredTrigger)
+        and entry.cron is not None
+        and entry.trigger.scheduler_name is None
+    ):
         missing["scheduler_name"] = entry.scheduler_name
     if not missing:
         return []
     id = "ash_oban_django.E016" if settings.REQUIRE_NAMES else "ash_oban_django.W001"
     pins = ", ".join(f"{option}={name!r}" for option, name in missing.items())
-    return [_message(
-        id,
-        f"{entry.label} has no {' and no '.join(f'`{o}`' for o in missing)}: its jobs are "
-        "named after the model and declaration names.",
-        f"Run `manage.py ash_oban_set_default_names` to pin the default names ({pins}), so "
-        "renaming the model or trigger does not orphan queued jobs.",
-        entry.model)]
+    return [
+        _message(
+            id,
+            f"{entry.label} has no {' and no '.join(f'`{o}`' for o in missing)}: its jobs are "
+            "named after the model and declaration names.",
+            f"Run `manage.py ash_oban_set_default_names` to pin the default names ({pins}), so "
+            "renaming the model or trigger does not orphan queued jobs.",
+            entry.model,
+        )
+    ]
 
 
 _ENTRY_CHECKS: tuple[Callable[[Any], Messages], ...] = (
-    _check_crons, _check_filters, _check_methods, _check_queues, _check_json,
-    _check_querysets, _check_tenants, _check_names,
+    _check_crons,
+    _check_filters,
+    _check_methods,
+    _check_queues,
+    _check_json,
+    _check_querysets,
+    _check_tenants,
+    _check_names,
 )
 
 
@@ -356,18 +425,25 @@ def _check_model_options(group: list[Registered]) -> Messages:
     messages: Messages = []
     field = options.tenant_field
     if field is not None and field not in {f.name for f in model._meta.get_fields()}:
-        messages.append(_message(
-            "ash_oban_django.E013",
-            f"{first.origin}: `tenant_field` {field!r} is not a field of {label} "
-            f"(used by {used_by}).",
-            f"Name the field of {label} that holds a row's tenant.",
-            model))
+        messages.append(
+            _message(
+                "ash_oban_django.E013",
+                f"{first.origin}: `tenant_field` {field!r} is not a field of {label} "
+                f"(used by {used_by}).",
+                f"Name the field of {label} that holds a row's tenant.",
+                model,
+            )
+        )
     problem = _list_tenants_problem(options.list_tenants)
     if problem:
-        messages.append(_message(
-            "ash_oban_django.E014",
-            f"{first.origin}: `list_tenants` {problem} (used by {used_by}).",
-            _LIST_TENANTS_HINT, model))
+        messages.append(
+            _message(
+                "ash_oban_django.E014",
+                f"{first.origin}: `list_tenants` {problem} (used by {used_by}).",
+                _LIST_TENANTS_HINT,
+                model,
+            )
+        )
     return messages
 
 
@@ -387,8 +463,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _app_labels(value: Any) -> list[str]:
-    if value is None or (isinstance(value, list | tuple | set | frozenset)
-                         and all(isinstance(label, str) for label in value)):
+    if value is None or (
+        isinstance(value, list | tuple | set | frozenset)
+        and all(isinstance(label, str) for label in value)
+    ):
         return []
     return _must("a list of app labels or None", value)
 
@@ -448,14 +526,22 @@ def _queues(value: Any) -> list[str]:
 
 _SETTINGS: dict[str, tuple[Validator, str]] = {
     "APPS": (_app_labels, "Use a list of installed app labels, e.g. ['shop'], or None for all."),
-    "ACTOR_PERSISTER": (_dotted_path, "Use the dotted path of an ActorPersister, e.g. "
-                        "'ash_oban_django.actors.UserPersister', or None."),
+    "ACTOR_PERSISTER": (
+        _dotted_path,
+        "Use the dotted path of an ActorPersister, e.g. "
+        "'ash_oban_django.actors.UserPersister', or None.",
+    ),
     "AUTHORIZE": (_boolean, "Use True or False."),
     "DEBUG_ALL_TRIGGERS": (_boolean, "Use True or False."),
-    "QUEUES": (_queues, "Use {'queue name': {'cluster': 'django-q2 cluster name', 'limit': 5}};"
-               " both keys are optional."),
-    "TENANT_CONTEXT": (_dotted_path, "Use the dotted path of a callable(tenant) -> context "
-                       "manager, or None."),
+    "QUEUES": (
+        _queues,
+        "Use {'queue name': {'cluster': 'django-q2 cluster name', 'limit': 5}};"
+        " both keys are optional.",
+    ),
+    "TENANT_CONTEXT": (
+        _dotted_path,
+        "Use the dotted path of a callable(tenant) -> context manager, or None.",
+    ),
     "DATABASE": (_database, "Use the alias of the database that holds the triggered models."),
     "PRUNE_AFTER": (_seconds, "Use a number of seconds >= 0."),
     "RESCUE_AFTER": (_seconds, "Use a number of seconds >= 0."),
@@ -478,31 +564,46 @@ def _settings_messages() -> Messages:
     if raw is None:
         return []
     if not isinstance(raw, dict):
-        return [_message("ash_oban_django.E011", f"ASH_OBAN must be a dict, got {raw!r}.",
-                         "Set ASH_OBAN = {...} with the keys of the settings reference.")]
+        return [
+            _message(
+                "ash_oban_django.E011",
+                f"ASH_OBAN must be a dict, got {raw!r}.",
+                "Set ASH_OBAN = {...} with the keys of the settings reference.",
+            )
+        ]
     messages: Messages = []
     valid = sorted(DEFAULTS)
     for key, value in raw.items():
         if key not in DEFAULTS:
             close = difflib.get_close_matches(str(key), valid, n=1)
-            messages.append(_message(
-                "ash_oban_django.E011", f"ASH_OBAN has an unknown key {key!r}.",
-                (f"Did you mean {close[0]!r}? " if close else "")
-                + f"Valid keys: {', '.join(valid)}."))
+            messages.append(
+                _message(
+                    "ash_oban_django.E011",
+                    f"ASH_OBAN has an unknown key {key!r}.",
+                    (f"Did you mean {close[0]!r}? " if close else "")
+                    + f"Valid keys: {', '.join(valid)}.",
+                )
+            )
             continue
+        # A key added to DEFAULTS without a validator yet is accepted as it is.
         validate, hint = _SETTINGS.get(key, (lambda value: [], ""))
-        messages += [_message("ash_oban_django.E011", f"ASH_OBAN[{key!r}]{problem}.", hint)
-                     for problem in validate(value)]
+        messages += [
+            _message("ash_oban_django.E011", f"ASH_OBAN[{key!r}]{problem}.", hint)
+            for problem in validate(value)
+        ]
     labels = raw.get("APPS")
     if labels is not None and not _app_labels(labels):
         installed = {config.label for config in apps.get_app_configs()}
         by_name = {config.name: config.label for config in apps.get_app_configs()}
         for label in labels:
             if label not in installed:
-                messages.append(_message(
-                    "ash_oban_django.E015",
-                    f"ASH_OBAN['APPS'] names {label!r}, which is not an installed app label.",
-                    f"Use the label {by_name[label]!r} of the app {label!r}." if label in by_name
-                    else "Use app labels (AppConfig.label) of apps in INSTALLED_APPS."))
+                messages.append(
+                    _message(
+                        "ash_oban_django.E015",
+                        f"ASH_OBAN['APPS'] names {label!r}, which is not an installed app label.",
+                        f"Use the label {by_name[label]!r} of the app {label!r}."
+                        if label in by_name
+                        else "Use app labels (AppConfig.label) of apps in INSTALLED_APPS.",
+                    )
+                )
     return messages
-

@@ -56,16 +56,24 @@ class _Validator:
         if not isinstance(value, str) or not _IDENTIFIER.match(value):
             self.fail("name", "a Python identifier", value)
 
-    def optional_str(self, option: str, value: object, pattern: re.Pattern[str] | None = None,
-                     must: str = "a non-empty string or None") -> None:
+    def optional_str(
+        self,
+        option: str,
+        value: object,
+        pattern: re.Pattern[str] | None = None,
+        must: str = "a non-empty string or None",
+    ) -> None:
         if value is None:
             return
         if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
             self.fail(option, must, value)
 
     def integer(self, option: str, value: object, low: int, high: int | None = None) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < low or (
-            high is not None and value > high
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < low
+            or (high is not None and value > high)
         ):
             bounds = f"from {low} to {high}" if high is not None else f">= {low}"
             self.fail(option, f"an integer {bounds}", value)
@@ -105,8 +113,10 @@ class _Validator:
             self.fail("list_tenants", "a list, a callable or a dotted path", value)
 
     def tags(self, value: object) -> tuple[str, ...]:
-        if isinstance(value, str) or not isinstance(value, list | tuple) or not all(
-            isinstance(tag, str) and tag for tag in value
+        if (
+            isinstance(value, str)
+            or not isinstance(value, list | tuple)
+            or not all(isinstance(tag, str) and tag for tag in value)
         ):
             self.fail("tags", "a list or tuple of non-empty strings", value)
         return tuple(value)  # type: ignore[arg-type]
@@ -163,21 +173,33 @@ class Trigger:
         check.optional_str("action", self.action, _IDENTIFIER, "a method name")
         if self.where is not None and not isinstance(self.where, Q):
             check.fail("where", "a django.db.models.Q or None", self.where)
-        if isinstance(self.sort, str) or not isinstance(self.sort, list | tuple) or not all(
-            isinstance(f, str) and f.lstrip("-") for f in self.sort
+        if (
+            isinstance(self.sort, str)
+            or not isinstance(self.sort, list | tuple)
+            or not all(isinstance(f, str) and f.lstrip("-") for f in self.sort)
         ):
-            check.fail("sort", "a list or tuple of field names (prefix '-' for descending)", self.sort)
+            check.fail(
+                "sort", "a list or tuple of field names (prefix '-' for descending)", self.sort
+            )
         _freeze(self, "sort", tuple(self.sort))
         for option in ("queryset", "worker_queryset"):
             value = getattr(self, option)
             if value is not None and not callable(value):
-                check.optional_str(option, value, _IDENTIFIER,
-                                   "a manager name, a callable(model) -> QuerySet, or None")
+                check.optional_str(
+                    option,
+                    value,
+                    _IDENTIFIER,
+                    "a manager name, a callable(model) -> QuerySet, or None",
+                )
         if self.scheduler_cron is not None:
             check.cron("scheduler_cron", self.scheduler_cron)
         check.optional_str("queue", self.queue, _QUEUE, "a queue name of letters, digits, _ . : -")
-        check.optional_str("scheduler_queue", self.scheduler_queue, _QUEUE,
-                           "a queue name of letters, digits, _ . : -")
+        check.optional_str(
+            "scheduler_queue",
+            self.scheduler_queue,
+            _QUEUE,
+            "a queue name of letters, digits, _ . : -",
+        )
         check.integer("worker_priority", self.worker_priority, 0, 9)
         check.integer("scheduler_priority", self.scheduler_priority, 0, 9)
         check.integer("max_attempts", self.max_attempts, 1)
@@ -187,8 +209,15 @@ class Trigger:
         if self.record_limit is not None:
             check.integer("record_limit", self.record_limit, 1)
         check.integer("stream_batch_size", self.stream_batch_size, 1)
-        for option in ("lock_for_update", "trigger_once", "on_error_fails_job",
-                       "use_tenant_from_record", "log_errors", "log_final_error", "debug"):
+        for option in (
+            "lock_for_update",
+            "trigger_once",
+            "on_error_fails_job",
+            "use_tenant_from_record",
+            "log_errors",
+            "log_final_error",
+            "debug",
+        ):
             check.boolean(option, getattr(self, option))
         check.mapping("action_input", self.action_input)
         _freeze(self, "action_input", dict(self.action_input))
@@ -197,8 +226,9 @@ class Trigger:
         if self.extra_args is not None and not callable(self.extra_args):
             check.mapping("extra_args", self.extra_args)
         check.optional_str("on_error", self.on_error, _IDENTIFIER, "a method name or None")
-        check.optional_str("permission", self.permission, _PERMISSION,
-                           "an 'app_label.codename' string or None")
+        check.optional_str(
+            "permission", self.permission, _PERMISSION, "an 'app_label.codename' string or None"
+        )
         check.list_tenants(self.list_tenants)
         check.state(self.state)
         _freeze(self, "tags", check.tags(self.tags))

@@ -45,18 +45,38 @@ def jobs() -> QuerySet[Job]:
     return Job.objects.using(database())
 
 
-def new_job(*, kind: str, name: str, queue: str, priority: int, max_attempts: int,
-            object_pk: str = "", tenant: Any = None, bound: bool = True,
-            args: dict[str, Any] | None = None, tags: Iterable[str] = (), once: bool = False,
-            scheduled_at: datetime | None = None) -> Job:
+def new_job(
+    *,
+    kind: str,
+    name: str,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    object_pk: str = "",
+    tenant: Any = None,
+    bound: bool = True,
+    args: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    once: bool = False,
+    scheduled_at: datetime | None = None,
+) -> Job:
     """An unsaved job. `bound=False` marks a scheduler/action job that covers all tenants."""
     at = now()
     due = scheduled_at or at
     return Job(
-        kind=kind, name=name, queue=queue, priority=priority, max_attempts=max_attempts,
-        object_pk=object_pk, tenant=tenant if bound else None,
-        tenant_key=tenant_key(tenant) if bound else ALL_TENANTS, once=once,
-        args=args or {}, tags=list(tags), inserted_at=at, scheduled_at=due,
+        kind=kind,
+        name=name,
+        queue=queue,
+        priority=priority,
+        max_attempts=max_attempts,
+        object_pk=object_pk,
+        tenant=tenant if bound else None,
+        tenant_key=tenant_key(tenant) if bound else ALL_TENANTS,
+        once=once,
+        args=args or {},
+        tags=list(tags),
+        inserted_at=at,
+        scheduled_at=due,
         state=State.SCHEDULED if due > at else State.AVAILABLE,
     )
 
@@ -71,7 +91,7 @@ def insert(new_jobs: Sequence[Job]) -> list[Job]:
     connection = connections[using]
     inserted_queues: dict[str, int] = {}
     for start in range(0, len(new_jobs), INSERT_CHUNK):
-        chunk = new_jobs[start:start + INSERT_CHUNK]
+        chunk = new_jobs[start : start + INSERT_CHUNK]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 sql, params = _insert_unnest(chunk, connection)
@@ -103,10 +123,13 @@ def _insert_values(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any
     table = connection.ops.quote_name(Job._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
     row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    params = [f.get_db_prep_save(getattr(job, f.attname), connection)
-              for job in chunk for f in _COLUMNS]
-    sql = (f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
-           f"ON CONFLICT DO NOTHING {_RETURNING}")
+    params = [
+        f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk for f in _COLUMNS
+    ]
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
+        f"ON CONFLICT DO NOTHING {_RETURNING}"
+    )
     return sql, params
 
 
@@ -115,10 +138,13 @@ def _insert_unnest(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any
     table = connection.ops.quote_name(Job._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
     arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _COLUMNS)
-    params = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk]
-              for f in _COLUMNS]
-    sql = (f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "
-           f"ON CONFLICT DO NOTHING {_RETURNING}")
+    params = [
+        [f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk] for f in _COLUMNS
+    ]
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT DO NOTHING {_RETURNING}"
+    )
     return sql, params
 
 
@@ -126,8 +152,12 @@ def find_existing(job: Job) -> Job | None:
     """The job that holds `job`'s unique key (used after a conflict)."""
     from .models import UNIQUE_WHILE
 
-    return (jobs().filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk,
-                          tenant_key=job.tenant_key).order_by("-id").first())
+    return (
+        jobs()
+        .filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk, tenant_key=job.tenant_key)
+        .order_by("-id")
+        .first()
+    )
 
 
 # -- claiming ---------------------------------------------------------------------------------
@@ -139,8 +169,13 @@ def runnable(queue: str | None = None) -> QuerySet[Job]:
     return qs if queue is None else qs.filter(queue=queue)
 
 
-def claim(queue: str | None, limit: int, *, max_running: int | None = None,
-          candidates: QuerySet[Job] | None = None) -> list[Job]:
+def claim(
+    queue: str | None,
+    limit: int,
+    *,
+    max_running: int | None = None,
+    candidates: QuerySet[Job] | None = None,
+) -> list[Job]:
     """Move up to `limit` runnable jobs to `executing` (attempt + 1) and return them.
 
     Jobs are taken by `priority, scheduled_at, id`. Every claim is a conditional update, so
@@ -153,26 +188,35 @@ def claim(queue: str | None, limit: int, *, max_running: int | None = None,
         candidates = runnable(queue)
     candidates = candidates.order_by("priority", "scheduled_at", "id")
     at = now()
-    changes = {"state": State.EXECUTING, "attempt": F("attempt") + 1, "attempted_at": at,
-               "attempted_by": node_name()}
+    changes = {
+        "state": State.EXECUTING,
+        "attempt": F("attempt") + 1,
+        "attempted_at": at,
+        "attempted_by": node_name(),
+    }
     with transaction.atomic(using=using):
         if max_running is not None and queue is not None:
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                                   [f"ash_oban_django:{queue}"])
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ash_oban_django:{queue}"]
+                    )
             running = jobs().filter(queue=queue, state=State.EXECUTING).count()
             limit = min(limit, max_running - running)
             if limit <= 0:
                 return []
         if connection.features.has_select_for_update_skip_locked:
-            picked = list(candidates.select_for_update(skip_locked=True)
-                          .values_list("id", flat=True)[:limit])
+            picked = list(
+                candidates.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
+            )
             jobs().filter(id__in=picked).update(**changes)
         else:
             # No row locks (SQLite): each job is taken by its own compare-and-set.
-            picked = [pk for pk in candidates.values_list("id", flat=True)[:limit]
-                      if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)]
+            picked = [
+                pk
+                for pk in candidates.values_list("id", flat=True)[:limit]
+                if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
+            ]
     claimed = list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
     return claimed
 
@@ -189,9 +233,15 @@ def error_entry(job: Job, error: BaseException) -> dict[str, Any]:
     }
 
 
-def record(job: Job, state: str, *, errors: Sequence[BaseException] = (),
-           scheduled_at: datetime | None = None, attempt: int | None = None,
-           meta: dict[str, Any] | None = None) -> Job:
+def record(
+    job: Job,
+    state: str,
+    *,
+    errors: Sequence[BaseException] = (),
+    scheduled_at: datetime | None = None,
+    attempt: int | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Job:
     """Write a job's outcome (inside the caller's transaction) and return the job."""
     at = now()
     job.state = state
@@ -204,8 +254,11 @@ def record(job: Job, state: str, *, errors: Sequence[BaseException] = (),
     if scheduled_at is not None:
         job.scheduled_at = scheduled_at
         fields.append("scheduled_at")
-    stamp = {State.COMPLETED: "completed_at", State.CANCELLED: "cancelled_at",
-             State.DISCARDED: "discarded_at"}.get(State(state))
+    stamp = {
+        State.COMPLETED: "completed_at",
+        State.CANCELLED: "cancelled_at",
+        State.DISCARDED: "discarded_at",
+    }.get(State(state))
     if stamp:
         setattr(job, stamp, at)
         fields.append(stamp)
@@ -225,7 +278,9 @@ def retry(queryset: QuerySet[Job]) -> int:
     count = 0
     using = database()
     with transaction.atomic(using=using):
-        for job in queryset.exclude(state__in=(State.EXECUTING, State.AVAILABLE)).select_for_update():
+        for job in queryset.exclude(
+            state__in=(State.EXECUTING, State.AVAILABLE)
+        ).select_for_update():
             job.state = State.AVAILABLE
             job.scheduled_at = now()
             job.max_attempts = max(job.max_attempts, job.attempt + 1)
@@ -247,8 +302,7 @@ def retry(queryset: QuerySet[Job]) -> int:
 def cancel(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
     """Cancel jobs that have not started; a running job cannot be stopped from outside."""
     waiting = queryset.filter(state__in=[s for s in INCOMPLETE_STATES if s != State.EXECUTING])
-    return waiting.update(state=State.CANCELLED, cancelled_at=now(),
-                          meta={"cancel_reason": reason})
+    return waiting.update(state=State.CANCELLED, cancelled_at=now(), meta={"cancel_reason": reason})
 
 
 def kind_of(name: str) -> Kind | None:
@@ -266,6 +320,8 @@ def incomplete(name: str | None = None) -> QuerySet[Job]:
 
 
 def q_finished_before(cutoff: datetime) -> Q:
-    return (Q(state=State.COMPLETED, completed_at__lt=cutoff)
-            | Q(state=State.CANCELLED, cancelled_at__lt=cutoff)
-            | Q(state=State.DISCARDED, discarded_at__lt=cutoff))
+    return (
+        Q(state=State.COMPLETED, completed_at__lt=cutoff)
+        | Q(state=State.CANCELLED, cancelled_at__lt=cutoff)
+        | Q(state=State.DISCARDED, discarded_at__lt=cutoff)
+    )

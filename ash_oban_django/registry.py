@@ -165,8 +165,9 @@ def _caller() -> str:
     return f"register() at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _bind(model: type[Model], declaration: object, options: ModelOptions,
-          origin: str) -> Registered:
+def _bind(
+    model: type[Model], declaration: object, options: ModelOptions, origin: str
+) -> Registered:
     if isinstance(declaration, Trigger):
         return RegisteredTrigger(model, declaration, options, origin)
     if isinstance(declaration, ScheduledAction):
@@ -208,25 +209,38 @@ class Registry:
             try:
                 entries = self._bind_all(model, oban, origin)
             except InvalidDeclaration as exc:
-                self.problems.append(Problem(
-                    "ash_oban_django.E001", str(exc),
-                    "`triggers` and `scheduled_actions` must be lists of Trigger and "
-                    "ScheduledAction instances.", model))
+                self.problems.append(
+                    Problem(
+                        "ash_oban_django.E001",
+                        str(exc),
+                        "`triggers` and `scheduled_actions` must be lists of Trigger and "
+                        "ScheduledAction instances.",
+                        model,
+                    )
+                )
                 continue
             for entry in entries:
                 clash = self._clash(entry)
                 if clash:
-                    self.problems.append(Problem("ash_oban_django.E002", clash, (
-                        "Names must be unique across a model's triggers and scheduled actions, "
-                        "and stable names (worker_name / scheduler_name) across the project."),
-                        model))
+                    self.problems.append(
+                        Problem(
+                            "ash_oban_django.E002",
+                            clash,
+                            (
+                                "Names must be unique across a model's triggers and scheduled actions, "
+                                "and stable names (worker_name / scheduler_name) across the project."
+                            ),
+                            model,
+                        )
+                    )
                 else:
                     self._collected.append(entry)
 
     @staticmethod
     def _bind_all(model: type[Model], oban: type, origin: str) -> list[Registered]:
-        options = ModelOptions(getattr(oban, "list_tenants", None),
-                               getattr(oban, "tenant_field", None))
+        options = ModelOptions(
+            getattr(oban, "list_tenants", None), getattr(oban, "tenant_field", None)
+        )
         declared: list[object] = []
         for attribute in ("triggers", "scheduled_actions"):
             value = getattr(oban, attribute, ())
@@ -239,17 +253,28 @@ class Registry:
         """Why `entry` cannot be added next to the current entries, or None."""
         for other in self._entries:
             if other.model is entry.model and other.name == entry.name:
-                return (f"The name {entry.name!r} of {entry.origin} is declared more than once "
-                        f"on {model_label(entry.model)} (also by {other.origin}).")
+                return (
+                    f"The name {entry.name!r} of {entry.origin} is declared more than once "
+                    f"on {model_label(entry.model)} (also by {other.origin})."
+                )
             shared = set(other.stable_names) & set(entry.stable_names)
             if shared:
-                return (f"The stable name {sorted(shared)[0]!r} of {entry.label} "
-                        f"({entry.origin}) is already used by {other.label} ({other.origin}).")
+                return (
+                    f"The stable name {sorted(shared)[0]!r} of {entry.label} "
+                    f"({entry.origin}) is already used by {other.label} ({other.origin})."
+                )
         return None
 
-    def register(self, model: type[Model], *, triggers: Sequence[Trigger] = (),
-                 scheduled_actions: Sequence[ScheduledAction] = (), list_tenants: Any = None,
-                 tenant_field: str | None = None, origin: str | None = None) -> Registration:
+    def register(
+        self,
+        model: type[Model],
+        *,
+        triggers: Sequence[Trigger] = (),
+        scheduled_actions: Sequence[ScheduledAction] = (),
+        list_tenants: Any = None,
+        tenant_field: str | None = None,
+        origin: str | None = None,
+    ) -> Registration:
         origin = origin or _caller()
         options = ModelOptions(list_tenants, tenant_field)
         entries = [_bind(model, d, options, origin) for d in [*triggers, *scheduled_actions]]
@@ -274,8 +299,7 @@ class Registry:
 
     def entries(self) -> list[Registered]:
         allowed = settings.APPS
-        return [e for e in self._entries
-                if allowed is None or e.model._meta.app_label in allowed]
+        return [e for e in self._entries if allowed is None or e.model._meta.app_label in allowed]
 
     def triggers(self) -> list[RegisteredTrigger]:
         return [e for e in self.entries() if isinstance(e, RegisteredTrigger)]
@@ -293,7 +317,8 @@ class Registry:
         known = ", ".join(repr(e.name) for e in self.for_model(model)) or "none"
         raise UnknownDeclaration(
             f"No trigger or scheduled action named {name!r} on {model_label(model)} "
-            f"(declared: {known}).")
+            f"(declared: {known})."
+        )
 
     def get_trigger(self, model: type[Model], name: str | Trigger) -> RegisteredTrigger:
         if isinstance(name, Trigger):
@@ -328,17 +353,26 @@ class Registration:
     def __enter__(self) -> Registration:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.unregister()
 
 
 registry = Registry()
 
 
-def register(model: type[Model], *, triggers: Sequence[Trigger] = (),
-             scheduled_actions: Sequence[ScheduledAction] = (), list_tenants: Any = None,
-             tenant_field: str | None = None) -> Registration:
+def register(
+    model: type[Model],
+    *,
+    triggers: Sequence[Trigger] = (),
+    scheduled_actions: Sequence[ScheduledAction] = (),
+    list_tenants: Any = None,
+    tenant_field: str | None = None,
+) -> Registration:
     """Declare triggers and scheduled actions for a model you do not own (e.g. `auth.User`).
 
     >>> with register(User, triggers=[Trigger("welcome", where=Q(welcomed=False))]):
@@ -346,6 +380,11 @@ def register(model: type[Model], *, triggers: Sequence[Trigger] = (),
 
     Raises `AlreadyRegistered` when a name or stable name is taken, naming both places.
     """
-    return registry.register(model, triggers=triggers, scheduled_actions=scheduled_actions,
-                             list_tenants=list_tenants, tenant_field=tenant_field,
-                             origin=_caller())
+    return registry.register(
+        model,
+        triggers=triggers,
+        scheduled_actions=scheduled_actions,
+        list_tenants=list_tenants,
+        tenant_field=tenant_field,
+        origin=_caller(),
+    )

@@ -38,8 +38,9 @@ class SchedulerReport:
         return SchedulerReport(self.matched + other.matched, self.inserted + other.inserted)
 
 
-def run_scheduler(entry: RegisteredTrigger, *, actor: Any = None,
-                  stored_actor: Any = None) -> SchedulerReport:
+def run_scheduler(
+    entry: RegisteredTrigger, *, actor: Any = None, stored_actor: Any = None
+) -> SchedulerReport:
     """Enqueue a worker job for every matching row, once per tenant of `list_tenants`."""
     total = SchedulerReport()
     if entry.state != "active":
@@ -49,13 +50,24 @@ def run_scheduler(entry: RegisteredTrigger, *, actor: Any = None,
     for tenant in list_tenants(entry):
         with tenant_context(tenant):
             report = enqueue_matching(entry, tenant, stored_actor)
-        scheduler_finished.send_robust(entry.model, name=entry.scheduler_name, tenant=tenant,
-                                       matched=report.matched, inserted=report.inserted,
-                                       duplicates=report.duplicates)
+        scheduler_finished.send_robust(
+            entry.model,
+            name=entry.scheduler_name,
+            tenant=tenant,
+            matched=report.matched,
+            inserted=report.inserted,
+            duplicates=report.duplicates,
+        )
         if entry.trigger.debug:
-            logger.debug("Scheduler of %s (tenant %r): %s rows matched, %s jobs inserted, "
-                         "%s duplicates skipped", entry.label, tenant, report.matched,
-                         report.inserted, report.duplicates)
+            logger.debug(
+                "Scheduler of %s (tenant %r): %s rows matched, %s jobs inserted, "
+                "%s duplicates skipped",
+                entry.label,
+                tenant,
+                report.matched,
+                report.inserted,
+                report.duplicates,
+            )
         total += report
     return total
 
@@ -80,12 +92,14 @@ def scan(entry: RegisteredTrigger, tenant: Any) -> Iterator[Sequence[Any]]:
     remaining = trigger.record_limit
     after: Q | None = None
     while remaining is None or remaining > 0:
-        size = trigger.stream_batch_size if remaining is None else min(
-            remaining, trigger.stream_batch_size)
+        size = (
+            trigger.stream_batch_size
+            if remaining is None
+            else min(remaining, trigger.stream_batch_size)
+        )
         page_qs: QuerySet[Any] = queryset.filter(after) if after is not None else queryset
         page_qs = page_qs.order_by(*order)
-        page: list[Any] = list(page_qs[:size] if want_rows else
-                               page_qs.values_list(*fields)[:size])
+        page: list[Any] = list(page_qs[:size] if want_rows else page_qs.values_list(*fields)[:size])
         if not page:
             return
         yield page
@@ -121,13 +135,23 @@ def keyset_after(order: Sequence[str], values: Sequence[Any]) -> Q:
 
 def needs_instances(entry: RegisteredTrigger) -> bool:
     trigger = entry.trigger
-    return (trigger.read_metadata is not None or callable(trigger.extra_args)
-            or (trigger.use_tenant_from_record and entry.options.tenant_field is not None))
+    return (
+        trigger.read_metadata is not None
+        or callable(trigger.extra_args)
+        or (trigger.use_tenant_from_record and entry.options.tenant_field is not None)
+    )
 
 
-def build_job(entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any, *,
-              action_arguments: dict[str, Any] | None = None,
-              extra: dict[str, Any] | None = None, **options: Any) -> Job:
+def build_job(
+    entry: RegisteredTrigger,
+    row: Any,
+    tenant: Any,
+    stored_actor: Any,
+    *,
+    action_arguments: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    **options: Any,
+) -> Job:
     """The worker job for one row (a model instance or a values tuple ending with the pk)."""
     trigger = entry.trigger
     record = row if isinstance(row, Model) else None
@@ -150,11 +174,15 @@ def build_job(entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any
     if extra:
         args.update(extra)
     return ledger.new_job(
-        kind=Kind.TRIGGER, name=entry.worker_name,
+        kind=Kind.TRIGGER,
+        name=entry.worker_name,
         queue=options.get("queue") or entry.queue,
         priority=options.get("priority", trigger.worker_priority),
         max_attempts=options.get("max_attempts", trigger.max_attempts),
-        object_pk=str(pk), tenant=tenant, args=args,
-        tags=[*trigger.tags, *options.get("tags", ())], once=trigger.trigger_once,
+        object_pk=str(pk),
+        tenant=tenant,
+        args=args,
+        tags=[*trigger.tags, *options.get("tags", ())],
+        once=trigger.trigger_once,
         scheduled_at=options.get("scheduled_at"),
     )

@@ -26,20 +26,37 @@ if TYPE_CHECKING:
     from .models import Job
 
 
-def schedule_and_run_triggers(target: Target, *, actor: Any = None, triggers: bool = True,
-                              scheduled_actions: bool = False, drain_queues: bool = True,
-                              queue: str | None = None, with_scheduled: bool = False,
-                              with_limit: int | None = None) -> Result:
+def schedule_and_run_triggers(
+    target: Target,
+    *,
+    actor: Any = None,
+    triggers: bool = True,
+    scheduled_actions: bool = False,
+    drain_queues: bool = True,
+    queue: str | None = None,
+    with_scheduled: bool = False,
+    with_limit: int | None = None,
+) -> Result:
     """`ash_oban_django.schedule_and_run_triggers`, draining the queues by default."""
     from .api import schedule_and_run_triggers as run
 
-    return run(target, actor=actor, triggers=triggers, scheduled_actions=scheduled_actions,
-               drain_queues=drain_queues, queue=queue, with_scheduled=with_scheduled,
-               with_limit=with_limit)
+    return run(
+        target,
+        actor=actor,
+        triggers=triggers,
+        scheduled_actions=scheduled_actions,
+        drain_queues=drain_queues,
+        queue=queue,
+        with_scheduled=with_scheduled,
+        with_limit=with_limit,
+    )
 
 
-def drain_queues(queues: Iterable[str] | str | None = None, with_scheduled: bool = False,
-                 with_recursion: bool = True) -> Result:
+def drain_queues(
+    queues: Iterable[str] | str | None = None,
+    with_scheduled: bool = False,
+    with_recursion: bool = True,
+) -> Result:
     """Run the jobs of `queues` (every queue when None) in this process until none is left."""
     from .api import drain
 
@@ -55,9 +72,15 @@ def _enqueued(record: Model, name: str, args_subset: dict[str, Any]) -> tuple[li
     from .registry import registry
 
     entry = registry.get_trigger(type(record), name)
-    found = list(ledger.jobs().filter(
-        name=entry.worker_name, object_pk=str(record.pk),
-        state__in=(State.AVAILABLE, State.SCHEDULED, State.RETRYABLE)).order_by("id"))
+    found = list(
+        ledger.jobs()
+        .filter(
+            name=entry.worker_name,
+            object_pk=str(record.pk),
+            state__in=(State.AVAILABLE, State.SCHEDULED, State.RETRYABLE),
+        )
+        .order_by("id")
+    )
     return [job for job in found if _contains(job.args, args_subset)], found
 
 
@@ -80,7 +103,8 @@ def assert_triggered(record: Model, name: str, **args_subset: Any) -> list[Job]:
     assert matching, (
         f"Expected a job of trigger {name!r} for {type(record).__name__} pk={record.pk}"
         f"{' with args ' + repr(args_subset) if args_subset else ''}, but none was found. "
-        f"Jobs of that trigger for the row: {_describe(found)}")
+        f"Jobs of that trigger for the row: {_describe(found)}"
+    )
     return matching
 
 
@@ -89,7 +113,8 @@ def refute_triggered(record: Model, name: str, **args_subset: Any) -> None:
     matching, _ = _enqueued(record, name, args_subset)
     assert not matching, (
         f"Expected no job of trigger {name!r} for {type(record).__name__} pk={record.pk}, "
-        f"but found {len(matching)}: {_describe(matching)}")
+        f"but found {len(matching)}: {_describe(matching)}"
+    )
 
 
 def _would_schedule(record: Model, name: str) -> bool:
@@ -110,14 +135,16 @@ def assert_would_schedule(record: Model, name: str) -> None:
     """Assert the trigger's scheduler would enqueue `record` now (it matches `where`)."""
     assert _would_schedule(record, name), (
         f"Expected {type(record).__name__} pk={record.pk} to match trigger {name!r}, "
-        "but it does not match its queryset and `where`.")
+        "but it does not match its queryset and `where`."
+    )
 
 
 def refute_would_schedule(record: Model, name: str) -> None:
     """Assert the trigger's scheduler would not enqueue `record` now."""
     assert not _would_schedule(record, name), (
         f"Expected {type(record).__name__} pk={record.pk} not to match trigger {name!r}, "
-        "but it does.")
+        "but it does."
+    )
 
 
 class AshObanHelpers:

@@ -45,8 +45,12 @@ def perform(job: Job) -> Job:
     started = time.monotonic()
     error: BaseException | None = None
     with transaction.atomic(using=ledger.database()):
-        locked = (ledger.jobs().select_for_update()
-                  .filter(pk=job.pk, state=State.EXECUTING, attempt=job.attempt).first())
+        locked = (
+            ledger.jobs()
+            .select_for_update()
+            .filter(pk=job.pk, state=State.EXECUTING, attempt=job.attempt)
+            .first()
+        )
         if locked is None:  # rescued or cancelled while it waited
             return job
         job = locked
@@ -55,13 +59,15 @@ def perform(job: Job) -> Job:
             error = UnknownDeclaration(
                 f"No trigger or scheduled action has the stable name {job.name!r}. If it was "
                 f"renamed, set worker_name={job.name!r} (or scheduler_name) on the renamed "
-                "declaration so its queued jobs keep running; otherwise delete these jobs.")
+                "declaration so its queued jobs keep running; otherwise delete these jobs."
+            )
             logger.error("Discarding job %s: %s", job.pk, error)
             ledger.record(job, State.DISCARDED, errors=[error])
         else:
             error = Attempt(job, *found).run()
-    job_finished.send_robust(Job, job=job, state=job.state,
-                             duration=time.monotonic() - started, error=error)
+    job_finished.send_robust(
+        Job, job=job, state=job.state, duration=time.monotonic() - started, error=error
+    )
     return job
 
 
@@ -78,12 +84,22 @@ class Attempt:
     def using(self) -> str:
         return ledger.database()
 
-    def context(self, actor: Any = None, tenant: Any = None,
-                error: BaseException | None = None) -> JobContext:
+    def context(
+        self, actor: Any = None, tenant: Any = None, error: BaseException | None = None
+    ) -> JobContext:
         job = self.job
-        return JobContext(id=job.pk, name=job.name, kind=job.kind, attempt=job.attempt,
-                          max_attempts=job.max_attempts, tenant=tenant, actor=actor,
-                          tags=tuple(job.tags), args=dict(job.args), error=error)
+        return JobContext(
+            id=job.pk,
+            name=job.name,
+            kind=job.kind,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            tenant=tenant,
+            actor=actor,
+            tags=tuple(job.tags),
+            args=dict(job.args),
+            error=error,
+        )
 
     def run(self) -> BaseException | None:
         """Run the body and record the outcome; returns the error of a failed attempt."""
@@ -99,9 +115,13 @@ class Attempt:
                 with deadline(self.timeout):
                     self.body(actor)
         except Snooze as snooze:
-            ledger.record(job, State.SCHEDULED, scheduled_at=ledger.schedule_in(snooze.seconds),
-                          attempt=job.attempt - 1,
-                          meta={"snoozed": int(job.meta.get("snoozed", 0)) + 1})
+            ledger.record(
+                job,
+                State.SCHEDULED,
+                scheduled_at=ledger.schedule_in(snooze.seconds),
+                attempt=job.attempt - 1,
+                meta={"snoozed": int(job.meta.get("snoozed", 0)) + 1},
+            )
         except (Cancel, TriggerNoLongerApplies) as cancel:
             self.debug("%s no longer applies to pk=%s: %s", self.label, job.object_pk, cancel)
             ledger.record(job, State.CANCELLED, meta={"cancel_reason": str(cancel)})
@@ -141,7 +161,8 @@ class Attempt:
             if record is None:
                 raise TriggerNoLongerApplies(
                     f"trigger no longer applies: {entry.label} pk={job.object_pk} is gone or "
-                    "no longer matches `where`")
+                    "no longer matches `where`"
+                )
             check_permission(entry, record, actor)
             self.debug("Trigger %s triggered for pk=%s", entry.label, job.object_pk)
             if trigger.method_name == "delete":
@@ -157,11 +178,21 @@ class Attempt:
         tenants = list_tenants(entry)
         if job.tenant_key == ALL_TENANTS and len(tenants) > 1:
             # One job per tenant, each unique on its own: a tick fired twice adds nothing.
-            ledger.insert([
-                ledger.new_job(kind=job.kind, name=job.name, queue=job.queue,
-                               priority=job.priority, max_attempts=job.max_attempts,
-                               tenant=tenant, args=job.args, tags=job.tags)
-                for tenant in tenants])
+            ledger.insert(
+                [
+                    ledger.new_job(
+                        kind=job.kind,
+                        name=job.name,
+                        queue=job.queue,
+                        priority=job.priority,
+                        max_attempts=job.max_attempts,
+                        tenant=tenant,
+                        args=job.args,
+                        tags=job.tags,
+                    )
+                    for tenant in tenants
+                ]
+            )
             return
         tenant = job.tenant if job.tenant_key != ALL_TENANTS else tenants[0]
         self.debug("Scheduled action %s triggered (tenant %r)", entry.label, tenant)
@@ -175,12 +206,18 @@ class Attempt:
         job = self.job
         if job.attempt < job.max_attempts:
             if self.log_errors:
-                logger.warning("Error on attempt %s/%s of %s for pk=%s",
-                               job.attempt, job.max_attempts, self.label, job.object_pk,
-                               exc_info=error)
+                logger.warning(
+                    "Error on attempt %s/%s of %s for pk=%s",
+                    job.attempt,
+                    job.max_attempts,
+                    self.label,
+                    job.object_pk,
+                    exc_info=error,
+                )
             delay = backoff(self.entry, self.context(error=error), self.role)
-            ledger.record(job, State.RETRYABLE, errors=[error],
-                          scheduled_at=ledger.schedule_in(delay))
+            ledger.record(
+                job, State.RETRYABLE, errors=[error], scheduled_at=ledger.schedule_in(delay)
+            )
         else:
             self.fail_finally(error)
 
@@ -188,36 +225,54 @@ class Attempt:
         """The last attempt failed: call on_error (triggers) or discard the job."""
         job = self.job
         if self.log_errors or self.log_final_error:
-            logger.error("Final error on attempt %s of %s for pk=%s", job.attempt, self.label,
-                         job.object_pk, exc_info=error)
-        on_error = self.entry.declaration.on_error if self.role == "worker" else None
-        if not on_error:
+            logger.error(
+                "Final error on attempt %s of %s for pk=%s",
+                job.attempt,
+                self.label,
+                job.object_pk,
+                exc_info=error,
+            )
+        entry = self.entry
+        on_error = entry.trigger.on_error if isinstance(entry, RegisteredTrigger) else None
+        if self.role != "worker" or not on_error:
             ledger.record(job, State.DISCARDED, errors=[error])
             return
-        assert isinstance(self.entry, RegisteredTrigger)
+        assert isinstance(entry, RegisteredTrigger)
         try:
             with transaction.atomic(using=self.using):
                 actor = lookup_actor(job.args.get("actor"))
-                with tenant_context(job.tenant), job_context(self.context(actor, job.tenant,
-                                                                          error)):
-                    record = reread(self.entry, job)
+                with (
+                    tenant_context(job.tenant),
+                    job_context(self.context(actor, job.tenant, error)),
+                ):
+                    record = reread(entry, job)
                     if record is None:
                         raise TriggerNoLongerApplies(
-                            f"trigger no longer applies: {self.entry.label} pk={job.object_pk} "
-                            "is gone or no longer matches `where`, so on_error was not called")
+                            f"trigger no longer applies: {entry.label} pk={job.object_pk} "
+                            "is gone or no longer matches `where`, so on_error was not called"
+                        )
                     getattr(record, on_error)(error=error)
         except Snooze as snooze:
-            ledger.record(job, State.SCHEDULED, errors=[error], attempt=job.attempt - 1,
-                          scheduled_at=ledger.schedule_in(snooze.seconds))
+            ledger.record(
+                job,
+                State.SCHEDULED,
+                errors=[error],
+                attempt=job.attempt - 1,
+                scheduled_at=ledger.schedule_in(snooze.seconds),
+            )
         except (Cancel, TriggerNoLongerApplies) as cancel:
-            ledger.record(job, State.CANCELLED, errors=[error],
-                          meta={"cancel_reason": str(cancel)})
+            ledger.record(job, State.CANCELLED, errors=[error], meta={"cancel_reason": str(cancel)})
         except Exception as handler_error:  # noqa: BLE001 - recorded next to the first error
-            logger.error("on_error %r of %s failed for pk=%s", on_error, self.label,
-                         job.object_pk, exc_info=handler_error)
+            logger.error(
+                "on_error %r of %s failed for pk=%s",
+                on_error,
+                self.label,
+                job.object_pk,
+                exc_info=handler_error,
+            )
             ledger.record(job, State.DISCARDED, errors=[error, handler_error])
         else:
-            fails = self.entry.trigger.on_error_fails_job
+            fails = entry.trigger.on_error_fails_job
             ledger.record(job, State.DISCARDED if fails else State.COMPLETED, errors=[error])
 
     # -- logging -----------------------------------------------------------------------------
@@ -251,10 +306,11 @@ def reread(entry: RegisteredTrigger, job: Job) -> Model | None:
 
 def check_permission(entry: RegisteredTrigger, record: Model, actor: Any) -> None:
     permission = entry.trigger.permission
-    if permission and actor is not None and settings.AUTHORIZE:
-        if not actor.has_perm(permission, record):
-            raise PermissionDenied(
-                f"{actor} lacks the permission {permission!r} on {entry.label} pk={record.pk}")
+    allowed = not permission or actor is None or not settings.AUTHORIZE
+    if not allowed and not actor.has_perm(permission, record):
+        raise PermissionDenied(
+            f"{actor} lacks the permission {permission!r} on {entry.label} pk={record.pk}"
+        )
 
 
 def backoff(entry: Registered, context: JobContext, role: str) -> float:
@@ -283,6 +339,7 @@ def deadline(seconds: float | None) -> Iterator[None]:
     message = f"the attempt ran longer than its timeout of {seconds:g} seconds"
     use_alarm = threading.current_thread() is threading.main_thread()
     if use_alarm:
+
         def on_alarm(signum: int, frame: Any) -> None:
             raise JobTimeout(message)
 

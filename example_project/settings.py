@@ -70,8 +70,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_PATH", "")}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                      "LOCATION": "ash_oban_cache"}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "ash_oban_cache",
+    }
+}
 
 # The recommended django-q2 setup (see docs/operations.md): the ORM broker on the ledger's
 # database, so a job row and its dispatch task commit together.
@@ -102,7 +106,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "ash_oban_django": {"handlers": ["console"], "level": os.environ.get("ASH_OBAN_LOG", "WARNING")},
+        "ash_oban_django": {
+            "handlers": ["console"],
+            "level": os.environ.get("ASH_OBAN_LOG", "WARNING"),
+        },
         "django_q": {"handlers": ["console"], "level": "WARNING"},
     },
 }

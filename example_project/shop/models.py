@@ -39,9 +39,7 @@ class Order(models.Model):
             ),
         ]
         scheduled_actions = [
-            ScheduledAction(
-                "import_orders", "0 */6 * * *", worker_name="shop.Order:import_orders"
-            ),
+            ScheduledAction("import_orders", "0 */6 * * *", worker_name="shop.Order:import_orders"),
         ]
 
     def __str__(self) -> str:

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def widget_trigger(request: pytest.FixtureRequest, ash_oban: Any) -> Iterator[Trigger]:
     options = dict(getattr(request, "param", {}))
-    trigger = Trigger("finish", where=Q(done=False, errored=False), scheduler_cron=None,
-                      worker_name="testapp.Widget:finish", **options)
+    trigger = Trigger(
+        "finish",
+        where=Q(done=False, errored=False),
+        scheduler_cron=None,
+        worker_name="testapp.Widget:finish",
+        **options,
+    )
     with register(Widget, triggers=[trigger]):
         yield trigger
 
@@ -44,11 +49,14 @@ def test_worker__success_commits_the_action_and_completes(widget_trigger: Trigge
     assert widget.note == "[('speed', 3)]"
 
 
-@pytest.mark.parametrize("widget_trigger", [{"action_input": {"speed": 1, "mode": "a"},
-                                             "read_metadata": lambda w: {"rank": w.rank}}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "widget_trigger",
+    [{"action_input": {"speed": 1, "mode": "a"}, "read_metadata": lambda w: {"rank": w.rank}}],
+    indirect=True,
+)
 def test_worker__inputs_precedence_is_action_input_then_arguments_then_metadata(
-        widget_trigger: Trigger) -> None:
+    widget_trigger: Trigger,
+) -> None:
     widget = Widget.objects.create(rank=7)
     run_once(widget, action_arguments={"speed": 2})
     widget.refresh_from_db()
@@ -210,8 +218,10 @@ def test_worker__failing_on_error_is_rolled_back_and_both_errors_recorded(ash_ob
         drain_queues()
         job.refresh_from_db()
     assert job.state == "discarded"
-    assert [e["error"] for e in job.errors] == [f"RuntimeError: boom {widget.pk}",
-                                                "ValueError: handler broke"]
+    assert [e["error"] for e in job.errors] == [
+        f"RuntimeError: boom {widget.pk}",
+        "ValueError: handler broke",
+    ]
     assert Widget.objects.get(pk=widget.pk).note == ""
 
 
@@ -229,8 +239,9 @@ class Slow(Widget):
 
 
 def test_worker__timeout_fails_the_attempt_and_reaches_on_error(ash_oban: Any) -> None:
-    trigger = Trigger("finish", where=Q(errored=False), scheduler_cron=None, timeout=0.1,
-                      on_error="mark_errored")
+    trigger = Trigger(
+        "finish", where=Q(errored=False), scheduler_cron=None, timeout=0.1, on_error="mark_errored"
+    )
     with register(Slow, triggers=[trigger]):
         widget = Slow.objects.create()
         job = run_trigger(widget, "finish")
@@ -242,8 +253,7 @@ def test_worker__timeout_fails_the_attempt_and_reaches_on_error(ash_oban: Any) -
     assert widget.calls == 0 and widget.errored
 
 
-@pytest.mark.parametrize("widget_trigger", [{"permission": "testapp.change_widget"}],
-                         indirect=True)
+@pytest.mark.parametrize("widget_trigger", [{"permission": "testapp.change_widget"}], indirect=True)
 def test_worker__permission_denied_for_actor_fails_the_attempt(widget_trigger: Trigger) -> None:
     actor = User.objects.create_user("alice")
     widget = Widget.objects.create()
@@ -259,8 +269,10 @@ def test_worker__permission_denied_for_actor_fails_the_attempt(widget_trigger: T
 
 
 def test_worker__delete_action_deletes_the_row(ash_oban: Any) -> None:
-    with register(Widget, triggers=[Trigger("purge", action="delete", where=Q(done=True),
-                                            scheduler_cron=None)]):
+    with register(
+        Widget,
+        triggers=[Trigger("purge", action="delete", where=Q(done=True), scheduler_cron=None)],
+    ):
         widget = Widget.objects.create(done=True)
         job = run_trigger(widget, "purge")
         drain_queues()
@@ -269,8 +281,9 @@ def test_worker__delete_action_deletes_the_row(ash_oban: Any) -> None:
     assert not Widget.objects.filter(pk=widget.pk).exists()
 
 
-def test_worker__unknown_stable_name_is_discarded_with_a_fix(ash_oban: Any,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_worker__unknown_stable_name_is_discarded_with_a_fix(
+    ash_oban: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with register(Widget, triggers=[Trigger("old_name", scheduler_cron=None, action="finish")]):
         job = run_trigger(Widget.objects.create(), "old_name")
     with caplog.at_level(logging.ERROR, "ash_oban_django"):
@@ -294,10 +307,13 @@ def test_worker__paused_trigger_job_is_cancelled_when_it_runs(ash_oban: Any) -> 
     assert Widget.objects.get(pk=widget.pk).calls == 0
 
 
-def test_worker__errors_are_logged_per_flags(ash_oban: Any,
-                                            caplog: pytest.LogCaptureFixture) -> None:
-    with failing(max_attempts=2, backoff=30, log_errors=False, log_final_error=True), \
-            caplog.at_level(logging.WARNING, "ash_oban_django"):
+def test_worker__errors_are_logged_per_flags(
+    ash_oban: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        failing(max_attempts=2, backoff=30, log_errors=False, log_final_error=True),
+        caplog.at_level(logging.WARNING, "ash_oban_django"),
+    ):
         widget = Failing.objects.create()
         run_trigger(widget, "finish")
         drain_queues()

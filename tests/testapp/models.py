@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db import models
 
+from ash_oban_django import current_job
+
 
 class Widget(models.Model):
     """A plain model without `class Oban`; tests register triggers on it."""
@@ -32,6 +34,21 @@ class Widget(models.Model):
         self.note = f"{type(error).__name__}: {error}"
         self.save()
 
+    def record_context(self, **inputs: Any) -> None:
+        """Write down who and for which tenant the job ran."""
+        job = current_job()
+        assert job is not None
+        actor = getattr(job.actor, "username", job.actor)
+        self.done = True
+        self.note = f"actor={actor} tenant={job.tenant} attempt={job.attempt}"
+        self.save()
+
     @classmethod
     def nightly(cls, **inputs: Any) -> None:
-        cls.objects.create(name="nightly", note=repr(sorted(inputs.items())))
+        job = current_job()
+        assert job is not None
+        cls.objects.create(
+            name="nightly",
+            tenant=job.tenant or "",
+            note=f"{sorted(inputs.items())} last_attempt={job.last_attempt}",
+        )

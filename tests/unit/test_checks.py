@@ -66,24 +66,36 @@ def test_check__clean_project_has_no_messages() -> None:
     assert ours(run_checks()) == []
 
 
-def test_check__registered_with_django_under_their_tags(widget_checks: Any,
-                                                        settings: Any) -> None:
+def test_check__registered_with_django_under_their_tags(widget_checks: Any, settings: Any) -> None:
     widget_checks(triggers=[trigger("finish", where=Q(nope=1))])
     assert ids(ours(run_checks(tags=[Tags.models]))) == ["ash_oban_django.E004"]
     settings.ASH_OBAN = {**BASE, "APPS": ["testapp", "nope"]}
     # Django keeps its checks in a set: the order of the two functions is not defined.
     assert sorted(ids(ours(run_checks(tags=["ash_oban_django"])))) == [
-        "ash_oban_django.E004", "ash_oban_django.E015"]
+        "ash_oban_django.E004",
+        "ash_oban_django.E015",
+    ]
 
 
 def test_check__valid_declarations_on_widget_are_clean(widget_checks: Any) -> None:
     messages = widget_checks(
-        triggers=[trigger("finish", where=Q(done=False, rank__gte=1), sort=["-rank", "name"],
-                          on_error="mark_errored", queryset="objects", action_input={"a": [1]},
-                          extra_args={"b": {"c": None}}, use_tenant_from_record=True),
-                  trigger("purge", action="delete", scheduler_cron=None)],
+        triggers=[
+            trigger(
+                "finish",
+                where=Q(done=False, rank__gte=1),
+                sort=["-rank", "name"],
+                on_error="mark_errored",
+                queryset="objects",
+                action_input={"a": [1]},
+                extra_args={"b": {"c": None}},
+                use_tenant_from_record=True,
+            ),
+            trigger("purge", action="delete", scheduler_cron=None),
+        ],
         scheduled_actions=[action("nightly", "0 0 29 2 *", action_input={"n": 1.5})],
-        tenant_field="tenant", list_tenants=["a", "b"])
+        tenant_field="tenant",
+        list_tenants=["a", "b"],
+    )
     assert messages == []
 
 
@@ -116,8 +128,10 @@ def test_check__E002_duplicate_stable_name() -> None:
             app_label = "testapp"
 
         class Oban:
-            triggers = [Trigger("a", scheduler_cron=None, worker_name="gadget"),
-                        Trigger("b", scheduler_cron=None, worker_name="gadget")]
+            triggers = [
+                Trigger("a", scheduler_cron=None, worker_name="gadget"),
+                Trigger("b", scheduler_cron=None, worker_name="gadget"),
+            ]
 
         def a(self) -> None: ...
 
@@ -127,8 +141,7 @@ def test_check__E002_duplicate_stable_name() -> None:
     registry.collect([Gadget])
     messages = check_declarations(registry=registry)
     assert ids(messages) == ["ash_oban_django.E002"]
-    assert messages[0].msg.startswith(
-        "The stable name 'gadget' of testapp.Gadget:b (")
+    assert messages[0].msg.startswith("The stable name 'gadget' of testapp.Gadget:b (")
     assert "is already used by testapp.Gadget:a" in messages[0].msg
     assert messages[0].obj is Gadget
 
@@ -153,53 +166,86 @@ def test_check__E002_duplicate_name() -> None:
 # -- per-declaration checks -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("declarations", [
-    {"triggers": [trigger("finish", scheduler_cron="0 0 31 2 *")]},
-    {"scheduled_actions": [action("nightly", "0 0 30 2 *")]},
-])
+@pytest.mark.parametrize(
+    "declarations",
+    [
+        {"triggers": [trigger("finish", scheduler_cron="0 0 31 2 *")]},
+        {"scheduled_actions": [action("nightly", "0 0 30 2 *")]},
+    ],
+)
 def test_check__E003_cron_that_never_fires(widget_checks: Any, declarations: Any) -> None:
     messages = widget_checks(**declarations)
     assert ids(messages) == ["ash_oban_django.E003"]
     assert "never fires (no matching time within 5 years" in messages[0].msg
-    assert messages[0].msg.startswith(("testapp.Widget:finish: `scheduler_cron` '0 0 31 2 *'",
-                                       "testapp.Widget:nightly: `cron` '0 0 30 2 *'"))
+    assert messages[0].msg.startswith(
+        (
+            "testapp.Widget:finish: `scheduler_cron` '0 0 31 2 *'",
+            "testapp.Widget:nightly: `cron` '0 0 30 2 *'",
+        )
+    )
     assert "February has no 30th or 31st" in messages[0].hint
     assert messages[0].obj is Widget
 
 
-@pytest.mark.parametrize(("where", "error"), [
-    (Q(nope=1), "Cannot resolve keyword 'nope' into field. Choices are: calls, done"),
-    (Q(done=False) | Q(rank__bogus=1), "Unsupported lookup 'bogus' for IntegerField"),
-    (Q(rank="many"), "Field 'rank' expected a number but got 'many'"),
-])
+@pytest.mark.parametrize(
+    ("where", "error"),
+    [
+        (Q(nope=1), "Cannot resolve keyword 'nope' into field. Choices are: calls, done"),
+        (Q(done=False) | Q(rank__bogus=1), "Unsupported lookup 'bogus' for IntegerField"),
+        (Q(rank="many"), "Field 'rank' expected a number but got 'many'"),
+    ],
+)
 def test_check__E004_unknown_field_in_where(widget_checks: Any, where: Q, error: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", where=where)])
     assert ids(messages) == ["ash_oban_django.E004"]
     assert messages[0].msg.startswith(
-        "testapp.Widget:finish: `where` is not a valid filter on testapp.Widget: ")
+        "testapp.Widget:finish: `where` is not a valid filter on testapp.Widget: "
+    )
     assert error in messages[0].msg
-    assert messages[0].hint == ("Use fields and lookups of testapp.Widget in the Q, e.g. "
-                                "Q(field__lookup=value).")
+    assert messages[0].hint == (
+        "Use fields and lookups of testapp.Widget in the Q, e.g. Q(field__lookup=value)."
+    )
     assert messages[0].obj is Widget
 
 
-def test_check__E004_uses_the_named_manager(widget_checks: Any) -> None:
+@isolate_apps("tests.testapp")
+def test_check__E004_uses_the_named_manager() -> None:
     # An annotation added by the trigger's manager is a valid name in `where` and `sort`.
-    class Annotated(models.Manager["Widget"]):
-        def get_queryset(self) -> models.QuerySet[Widget]:
+    class Annotated(models.Manager[Any]):
+        def get_queryset(self) -> models.QuerySet[Any]:
             return super().get_queryset().annotate(double=models.F("rank") * 2)
 
-    manager = Annotated()
-    manager.contribute_to_class(Widget, "annotated")
-    try:
-        assert widget_checks(triggers=[trigger(
-            "finish", where=Q(double__gt=2), sort=["-double"], queryset="annotated")]) == []
-        assert ids(widget_checks(triggers=[trigger("other", where=Q(double__gt=2))])) == [
-            "ash_oban_django.E004"]
-    finally:
-        del Widget.annotated
-        Widget._meta.local_managers.remove(manager)
-        Widget._meta._expire_cache()
+    class Gadget(models.Model):
+        rank = models.IntegerField()
+        objects = models.Manager()
+        annotated = Annotated()
+
+        class Meta:
+            app_label = "testapp"
+
+        def run(self) -> None: ...
+
+    registry = Registry()
+    registry.register(
+        Gadget,
+        triggers=[
+            Trigger(
+                "a",
+                action="run",
+                where=Q(double__gt=2),
+                sort=["-double"],
+                queryset="annotated",
+                worker_name="a",
+                scheduler_name="a:s",
+            ),
+            Trigger(
+                "b", action="run", where=Q(double__gt=2), worker_name="b", scheduler_name="b:s"
+            ),
+        ],
+    )
+    messages = check_declarations(registry=registry)
+    assert ids(messages) == ["ash_oban_django.E004"]
+    assert messages[0].msg.startswith("testapp.Gadget:b: `where` is not a valid filter")
 
 
 def test_check__E005_unknown_field_in_sort(widget_checks: Any) -> None:
@@ -207,22 +253,29 @@ def test_check__E005_unknown_field_in_sort(widget_checks: Any) -> None:
     assert ids(messages) == ["ash_oban_django.E005"]
     assert messages[0].msg.startswith(
         "testapp.Widget:finish: `sort` entry '-nope' does not name a field of testapp.Widget "
-        "(Cannot resolve keyword 'nope' into field.")
+        "(Cannot resolve keyword 'nope' into field."
+    )
     assert messages[0].hint == (
-        "Use field names of testapp.Widget, with a leading '-' for descending order.")
+        "Use field names of testapp.Widget, with a leading '-' for descending order."
+    )
 
 
-@pytest.mark.parametrize(("name", "found"), [
-    ("missing", "does not exist"),
-    ("nightly", "is a classmethod"),
-    ("done", "is not callable"),
-    ("objects", "is not callable"),
-])
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("missing", "does not exist"),
+        ("nightly", "is a classmethod"),
+        ("done", "is not callable"),
+        ("objects", "is not callable"),
+    ],
+)
 def test_check__E006_bad_trigger_action(widget_checks: Any, name: str, found: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", action=name)])
     assert ids(messages) == ["ash_oban_django.E006"]
-    assert messages[0].msg == (f"testapp.Widget:finish: `action` {name!r} {found} on "
-                               "testapp.Widget; a trigger's action must be an instance method.")
+    assert messages[0].msg == (
+        f"testapp.Widget:finish: `action` {name!r} {found} on "
+        "testapp.Widget; a trigger's action must be an instance method."
+    )
     assert messages[0].hint.startswith(f"Define `def {name}(self, **inputs)` on testapp.Widget")
     assert messages[0].obj is Widget
 
@@ -230,55 +283,73 @@ def test_check__E006_bad_trigger_action(widget_checks: Any, name: str, found: st
 def test_check__E006_staticmethod_and_delete(widget_checks: Any) -> None:
     Widget.helper = staticmethod(lambda: None)  # type: ignore[attr-defined]
     try:
-        messages = widget_checks(triggers=[trigger("finish", action="helper"),
-                                           trigger("purge", action="delete")])
+        messages = widget_checks(
+            triggers=[trigger("finish", action="helper"), trigger("purge", action="delete")]
+        )
     finally:
         del Widget.helper  # type: ignore[attr-defined]
     assert ids(messages) == ["ash_oban_django.E006"]
     assert "`action` 'helper' is a staticmethod on testapp.Widget" in messages[0].msg
 
 
-@pytest.mark.parametrize(("name", "found"), [
-    ("missing", "does not exist"), ("nightly", "is a classmethod"), ("rank", "is not callable"),
-])
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("missing", "does not exist"),
+        ("nightly", "is a classmethod"),
+        ("rank", "is not callable"),
+    ],
+)
 def test_check__E007_bad_on_error(widget_checks: Any, name: str, found: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", on_error=name)])
     assert ids(messages) == ["ash_oban_django.E007"]
-    assert messages[0].msg == (f"testapp.Widget:finish: `on_error` {name!r} {found} on "
-                               "testapp.Widget; it must be an instance method.")
+    assert messages[0].msg == (
+        f"testapp.Widget:finish: `on_error` {name!r} {found} on "
+        "testapp.Widget; it must be an instance method."
+    )
     assert messages[0].hint.startswith(f"Define `def {name}(self, *, error)` on testapp.Widget")
 
 
-@pytest.mark.parametrize(("name", "found"), [
-    ("missing", "does not exist"), ("finish", "is an instance method"),
-    ("name", "is not callable"),
-])
-def test_check__E008_bad_scheduled_action_method(widget_checks: Any, name: str,
-                                                  found: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("missing", "does not exist"),
+        ("finish", "is an instance method"),
+        ("name", "is not callable"),
+    ],
+)
+def test_check__E008_bad_scheduled_action_method(widget_checks: Any, name: str, found: str) -> None:
     messages = widget_checks(scheduled_actions=[action("job", action=name)])
     assert ids(messages) == ["ash_oban_django.E008"]
     assert messages[0].msg == (
         f"testapp.Widget:job: the scheduled action's method {name!r} {found} on "
-        "testapp.Widget; it must be a classmethod or staticmethod.")
+        "testapp.Widget; it must be a classmethod or staticmethod."
+    )
     assert messages[0].hint.startswith(f"Define `@classmethod def {name}(cls, **inputs)`")
     assert messages[0].obj is Widget
 
 
-@pytest.mark.parametrize("declarations", [
-    {"triggers": [trigger("finish", queue="fast")]},
-    {"triggers": [trigger("finish", scheduler_queue="fast")]},
-    {"scheduled_actions": [action("nightly", queue="fast")]},
-])
-def test_check__E009_queue_on_unknown_cluster(widget_checks: Any, settings: Any,
-                                              declarations: Any) -> None:
+@pytest.mark.parametrize(
+    "declarations",
+    [
+        {"triggers": [trigger("finish", queue="fast")]},
+        {"triggers": [trigger("finish", scheduler_queue="fast")]},
+        {"scheduled_actions": [action("nightly", queue="fast")]},
+    ],
+)
+def test_check__E009_queue_on_unknown_cluster(
+    widget_checks: Any, settings: Any, declarations: Any
+) -> None:
     settings.ASH_OBAN = {**BASE, "QUEUES": {"fast": {"cluster": "express", "limit": 2}}}
     messages = widget_checks(**declarations)
     assert ids(messages) == ["ash_oban_django.E009"]
     assert messages[0].msg.endswith(
         ": queue 'fast' is mapped in ASH_OBAN['QUEUES'] to the django-q2 cluster 'express', "
-        "which is not configured (configured: 'default').")
-    assert messages[0].hint == ("Add 'express' to Q_CLUSTER['ALT_CLUSTERS'], or map the queue "
-                                "to a configured cluster.")
+        "which is not configured (configured: 'default')."
+    )
+    assert messages[0].hint == (
+        "Add 'express' to Q_CLUSTER['ALT_CLUSTERS'], or map the queue to a configured cluster."
+    )
 
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ALT_CLUSTERS": {"express": {"workers": 1}}}
     assert check_declarations() == []
@@ -287,28 +358,46 @@ def test_check__E009_queue_on_unknown_cluster(widget_checks: Any, settings: Any,
 
 
 def test_check__E009_reports_each_queue_once(widget_checks: Any, settings: Any) -> None:
-    settings.ASH_OBAN = {**BASE, "QUEUES": {"testapp_widget_finish": {"cluster": "x"},
-                                            "sched": {"cluster": "y"}}}
+    settings.ASH_OBAN = {
+        **BASE,
+        "QUEUES": {"testapp_widget_finish": {"cluster": "x"}, "sched": {"cluster": "y"}},
+    }
+    # The scheduler queue defaults to the worker queue: one queue, one error.
     messages = widget_checks(triggers=[trigger("finish")])
     assert ids(messages) == ["ash_oban_django.E009"]
-    messages = widget_checks(triggers=[trigger("other", queue="sched", scheduler_queue="sched")])
+    assert "testapp.Widget:finish: queue 'testapp_widget_finish'" in messages[0].msg
+    messages = widget_checks(triggers=[trigger("other", scheduler_queue="sched")])
+    assert ids(messages) == ["ash_oban_django.E009"]
+    assert "testapp.Widget:other: queue 'sched'" in messages[0].msg
+    messages = widget_checks(
+        triggers=[trigger("other", queue="testapp_widget_finish", scheduler_queue="sched")]
+    )
     assert ids(messages) == ["ash_oban_django.E009", "ash_oban_django.E009"]
-    assert "testapp.Widget:other: queue 'sched'" in messages[1].msg
 
 
-@pytest.mark.parametrize(("declarations", "text"), [
-    ({"triggers": [trigger("finish", action_input={"ok": 1, "when": datetime(2024, 1, 1)})]},
-     "testapp.Widget:finish: `action_input['when']` is not JSON-serialisable: Object of type "
-     "datetime is not JSON serializable."),
-    ({"triggers": [trigger("finish", extra_args={"ids": {1, 2}})]},
-     "testapp.Widget:finish: `extra_args['ids']` is not JSON-serialisable: Object of type set "
-     "is not JSON serializable."),
-    ({"scheduled_actions": [action("nightly", action_input={"ratio": math.nan})]},
-     "testapp.Widget:nightly: `action_input['ratio']` is not JSON-serialisable: Out of range "
-     "float values are not JSON compliant"),
-])
-def test_check__E010_arguments_that_are_not_json(widget_checks: Any, declarations: Any,
-                                                 text: str) -> None:
+@pytest.mark.parametrize(
+    ("declarations", "text"),
+    [
+        (
+            {"triggers": [trigger("finish", action_input={"ok": 1, "when": datetime(2024, 1, 1)})]},
+            "testapp.Widget:finish: `action_input['when']` is not JSON-serialisable: Object of type "
+            "datetime is not JSON serializable.",
+        ),
+        (
+            {"triggers": [trigger("finish", extra_args={"ids": {1, 2}})]},
+            "testapp.Widget:finish: `extra_args['ids']` is not JSON-serialisable: Object of type set "
+            "is not JSON serializable.",
+        ),
+        (
+            {"scheduled_actions": [action("nightly", action_input={"ratio": math.nan})]},
+            "testapp.Widget:nightly: `action_input['ratio']` is not JSON-serialisable: Out of range "
+            "float values are not JSON compliant",
+        ),
+    ],
+)
+def test_check__E010_arguments_that_are_not_json(
+    widget_checks: Any, declarations: Any, text: str
+) -> None:
     messages = widget_checks(**declarations)
     assert ids(messages) == ["ash_oban_django.E010"]
     assert messages[0].msg.startswith(text)  # Python 3.13 adds the value to json's message
@@ -319,40 +408,66 @@ def test_check__E010_callable_extra_args_are_not_called(widget_checks: Any) -> N
     assert widget_checks(triggers=[trigger("finish", extra_args=lambda record: {})]) == []
 
 
-@pytest.mark.parametrize(("value", "msg"), [
-    ({"APPS": "shop"}, "ASH_OBAN['APPS'] must be a list of app labels or None, got 'shop'."),
-    ({"APPS": [1]}, "ASH_OBAN['APPS'] must be a list of app labels or None, got [1]."),
-    ({"AUTHORIZE": "yes"}, "ASH_OBAN['AUTHORIZE'] must be True or False, got 'yes'."),
-    ({"DEBUG_ALL_TRIGGERS": 1}, "ASH_OBAN['DEBUG_ALL_TRIGGERS'] must be True or False, got 1."),
-    ({"REQUIRE_NAMES": None}, "ASH_OBAN['REQUIRE_NAMES'] must be True or False, got None."),
-    ({"QUEUES": []},
-     "ASH_OBAN['QUEUES'] must be a dict of {queue: {'cluster': ..., 'limit': ...}}, got []."),
-    ({"QUEUES": {"q": "fast"}},
-     "ASH_OBAN['QUEUES']['q'] must be a dict with 'cluster' and/or 'limit', got 'fast'."),
-    ({"QUEUES": {"q": {"workers": 2}}},
-     "ASH_OBAN['QUEUES']['q'] has an unknown key 'workers' (use 'cluster', 'limit')."),
-    ({"QUEUES": {"q": {"cluster": 1}}},
-     "ASH_OBAN['QUEUES']['q']['cluster'] must be a django-q2 cluster name, got 1."),
-    ({"QUEUES": {"q": {"limit": 0}}},
-     "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got 0."),
-    ({"QUEUES": {"q": {"limit": True}}},
-     "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got True."),
-    ({"QUEUES": {3: {}}}, "ASH_OBAN['QUEUES'] has a queue name that is not a string: 3."),
-    ({"PRUNE_AFTER": -1}, "ASH_OBAN['PRUNE_AFTER'] must be a number of seconds >= 0, got -1."),
-    ({"RESCUE_AFTER": "60"},
-     "ASH_OBAN['RESCUE_AFTER'] must be a number of seconds >= 0, got '60'."),
-    ({"DISPATCH_BATCH": 0}, "ASH_OBAN['DISPATCH_BATCH'] must be an integer >= 1, got 0."),
-    ({"DATABASE": "other"},
-     "ASH_OBAN['DATABASE'] must be an alias in DATABASES ('default'), got 'other'."),
-    ({"ACTOR_PERSISTER": 3}, "ASH_OBAN['ACTOR_PERSISTER'] must be a dotted import path or None,"
-                             " got 3."),
-    ({"ACTOR_PERSISTER": "ash_oban_django.actors.Nope"},
-     "ASH_OBAN['ACTOR_PERSISTER'] = 'ash_oban_django.actors.Nope' cannot be imported "
-     "(ImportError: Module \"ash_oban_django.actors\" does not define a \"Nope\" attribute/class)."),
-    ({"TENANT_CONTEXT": "nope.context"},
-     "ASH_OBAN['TENANT_CONTEXT'] = 'nope.context' cannot be imported "
-     "(ModuleNotFoundError: No module named 'nope')."),
-])
+@pytest.mark.parametrize(
+    ("value", "msg"),
+    [
+        ({"APPS": "shop"}, "ASH_OBAN['APPS'] must be a list of app labels or None, got 'shop'."),
+        ({"APPS": [1]}, "ASH_OBAN['APPS'] must be a list of app labels or None, got [1]."),
+        ({"AUTHORIZE": "yes"}, "ASH_OBAN['AUTHORIZE'] must be True or False, got 'yes'."),
+        ({"DEBUG_ALL_TRIGGERS": 1}, "ASH_OBAN['DEBUG_ALL_TRIGGERS'] must be True or False, got 1."),
+        ({"REQUIRE_NAMES": None}, "ASH_OBAN['REQUIRE_NAMES'] must be True or False, got None."),
+        (
+            {"QUEUES": []},
+            "ASH_OBAN['QUEUES'] must be a dict of {queue: {'cluster': ..., 'limit': ...}}, got [].",
+        ),
+        (
+            {"QUEUES": {"q": "fast"}},
+            "ASH_OBAN['QUEUES']['q'] must be a dict with 'cluster' and/or 'limit', got 'fast'.",
+        ),
+        (
+            {"QUEUES": {"q": {"workers": 2}}},
+            "ASH_OBAN['QUEUES']['q'] has an unknown key 'workers' (use 'cluster', 'limit').",
+        ),
+        (
+            {"QUEUES": {"q": {"cluster": 1}}},
+            "ASH_OBAN['QUEUES']['q']['cluster'] must be a django-q2 cluster name, got 1.",
+        ),
+        (
+            {"QUEUES": {"q": {"limit": 0}}},
+            "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got 0.",
+        ),
+        (
+            {"QUEUES": {"q": {"limit": True}}},
+            "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got True.",
+        ),
+        ({"QUEUES": {3: {}}}, "ASH_OBAN['QUEUES'] has a queue name that is not a string: 3."),
+        ({"PRUNE_AFTER": -1}, "ASH_OBAN['PRUNE_AFTER'] must be a number of seconds >= 0, got -1."),
+        (
+            {"RESCUE_AFTER": "60"},
+            "ASH_OBAN['RESCUE_AFTER'] must be a number of seconds >= 0, got '60'.",
+        ),
+        ({"DISPATCH_BATCH": 0}, "ASH_OBAN['DISPATCH_BATCH'] must be an integer >= 1, got 0."),
+        (
+            {"DATABASE": "other"},
+            "ASH_OBAN['DATABASE'] must be an alias in DATABASES ('default'), got 'other'.",
+        ),
+        (
+            {"ACTOR_PERSISTER": 3},
+            "ASH_OBAN['ACTOR_PERSISTER'] must be a dotted import path or None, got 3.",
+        ),
+        (
+            {"ACTOR_PERSISTER": "ash_oban_django.actors.Nope"},
+            "ASH_OBAN['ACTOR_PERSISTER'] = 'ash_oban_django.actors.Nope' cannot be imported "
+            '(ImportError: Module "ash_oban_django.actors" does not define a "Nope" '
+            "attribute/class).",
+        ),
+        (
+            {"TENANT_CONTEXT": "nope.context"},
+            "ASH_OBAN['TENANT_CONTEXT'] = 'nope.context' cannot be imported "
+            "(ModuleNotFoundError: No module named 'nope').",
+        ),
+    ],
+)
 def test_check__E011_bad_settings(settings: Any, value: dict[str, Any], msg: str) -> None:
     settings.ASH_OBAN = {**BASE, **value}
     messages = check_settings()
@@ -366,8 +481,10 @@ def test_check__E011_unknown_keys_and_not_a_dict(settings: Any) -> None:
     settings.ASH_OBAN = {**BASE, "QUEUE": {}, "colour": 1}
     messages = check_settings()
     assert ids(messages) == ["ash_oban_django.E011", "ash_oban_django.E011"]
-    assert [m.msg for m in messages] == ["ASH_OBAN has an unknown key 'QUEUE'.",
-                                         "ASH_OBAN has an unknown key 'colour'."]
+    assert [m.msg for m in messages] == [
+        "ASH_OBAN has an unknown key 'QUEUE'.",
+        "ASH_OBAN has an unknown key 'colour'.",
+    ]
     valid = ", ".join(sorted(DEFAULTS))
     assert messages[0].hint == f"Did you mean 'QUEUES'? Valid keys: {valid}."
     assert messages[1].hint == f"Valid keys: {valid}."
@@ -399,21 +516,25 @@ def test_check__E012_unknown_manager(widget_checks: Any, option: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", **{option: "active"})])
     assert ids(messages) == ["ash_oban_django.E012"]
     assert messages[0].msg == (
-        f"testapp.Widget:finish: `{option}` 'active' is not a manager of testapp.Widget.")
-    assert messages[0].hint == ("Use the name of a manager of testapp.Widget ('objects'), or a "
-                                "callable(model) -> QuerySet.")
+        f"testapp.Widget:finish: `{option}` 'active' is not a manager of testapp.Widget."
+    )
+    assert messages[0].hint == (
+        "Use the name of a manager of testapp.Widget ('objects'), or a callable(model) -> QuerySet."
+    )
     assert widget_checks(triggers=[trigger("other", **{option: "objects"})]) == []
     assert ids(widget_checks(triggers=[trigger("x", **{option: "finish"})])) == [
-        "ash_oban_django.E012"]
+        "ash_oban_django.E012"
+    ]
 
 
 def test_check__E013_unknown_tenant_field(widget_checks: Any) -> None:
-    messages = widget_checks(triggers=[trigger("finish"), trigger("other")],
-                             tenant_field="org")
+    messages = widget_checks(triggers=[trigger("finish"), trigger("other")], tenant_field="org")
     assert ids(messages) == ["ash_oban_django.E013"]
     assert messages[0].msg.startswith("register() at ")
-    assert messages[0].msg.endswith(": `tenant_field` 'org' is not a field of testapp.Widget "
-                                    "(used by testapp.Widget:finish, testapp.Widget:other).")
+    assert messages[0].msg.endswith(
+        ": `tenant_field` 'org' is not a field of testapp.Widget "
+        "(used by testapp.Widget:finish, testapp.Widget:other)."
+    )
     assert messages[0].hint == "Name the field of testapp.Widget that holds a row's tenant."
     assert messages[0].obj is Widget
 
@@ -421,8 +542,10 @@ def test_check__E013_unknown_tenant_field(widget_checks: Any) -> None:
 def test_check__E013_tenant_from_record_without_tenant_field(widget_checks: Any) -> None:
     messages = widget_checks(triggers=[trigger("finish", use_tenant_from_record=True)])
     assert ids(messages) == ["ash_oban_django.E013"]
-    assert messages[0].msg == ("testapp.Widget:finish: `use_tenant_from_record=True` but "
-                               "testapp.Widget declares no `tenant_field`.")
+    assert messages[0].msg == (
+        "testapp.Widget:finish: `use_tenant_from_record=True` but "
+        "testapp.Widget declares no `tenant_field`."
+    )
 
 
 # `list_tenants` targets for the E014 tests (import_string reaches module attributes only).
@@ -441,14 +564,24 @@ NOT_AN_OBJECT = 5
 NOT_CALLABLE = type("NotCallable", (), {"list_tenants": 3})
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    ("tests.nope.Tenants", "'tests.nope.Tenants' cannot be imported (ModuleNotFoundError: No "
-                           "module named 'tests.nope')"),
-    (f"{__name__}.NOT_AN_OBJECT", f"'{__name__}.NOT_AN_OBJECT' imports 5, which has no callable "
-                                  "`list_tenants`"),
-    (f"{__name__}.NOT_CALLABLE", f"'{__name__}.NOT_CALLABLE' has a `list_tenants` that is not "
-                                 "callable"),
-])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "tests.nope.Tenants",
+            "'tests.nope.Tenants' cannot be imported (ModuleNotFoundError: No "
+            "module named 'tests.nope')",
+        ),
+        (
+            f"{__name__}.NOT_AN_OBJECT",
+            f"'{__name__}.NOT_AN_OBJECT' imports 5, which has no callable `list_tenants`",
+        ),
+        (
+            f"{__name__}.NOT_CALLABLE",
+            f"'{__name__}.NOT_CALLABLE' has a `list_tenants` that is not callable",
+        ),
+    ],
+)
 def test_check__E014_bad_list_tenants(widget_checks: Any, value: str, problem: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", list_tenants=value)])
     assert ids(messages) == ["ash_oban_django.E014"]
@@ -459,12 +592,22 @@ def test_check__E014_bad_list_tenants(widget_checks: Any, value: str, problem: s
     messages = widget_checks(triggers=[trigger("a"), trigger("b")], list_tenants=value)
     assert ids(messages) == ["ash_oban_django.E014"]
     assert messages[0].msg.endswith(
-        f": `list_tenants` {problem} (used by testapp.Widget:a, testapp.Widget:b).")
+        f": `list_tenants` {problem} (used by testapp.Widget:a, testapp.Widget:b)."
+    )
 
 
 # What tenants.list_tenants accepts: an object with list_tenants(), a callable, an iterable.
-@pytest.mark.parametrize("value", [f"{__name__}.Tenants", f"{__name__}.all_tenants",
-                                   f"{__name__}.ALL_TENANTS", None, ["a"], all_tenants])
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"{__name__}.Tenants",
+        f"{__name__}.all_tenants",
+        f"{__name__}.ALL_TENANTS",
+        None,
+        ["a"],
+        all_tenants,
+    ],
+)
 def test_check__E014_valid_list_tenants(widget_checks: Any, value: Any) -> None:
     assert widget_checks(triggers=[trigger("finish")], list_tenants=value) == []
 
@@ -473,15 +616,17 @@ def test_check__E014_model_level_wrong_type(widget_checks: Any) -> None:
     messages = widget_checks(triggers=[trigger("finish")], list_tenants=3)
     assert ids(messages) == ["ash_oban_django.E014"]
     assert "`list_tenants` must be a list, a zero-argument callable or a dotted path, got 3" in (
-        messages[0].msg)
+        messages[0].msg
+    )
 
 
 def test_check__E015_unknown_app_label(settings: Any) -> None:
     settings.ASH_OBAN = {**BASE, "APPS": ["shop", "example_project.shop", "billing"]}
     messages = check_settings()
     assert ids(messages) == ["ash_oban_django.E015", "ash_oban_django.E015"]
-    assert messages[0].msg == ("ASH_OBAN['APPS'] names 'example_project.shop', which is not an "
-                               "installed app label.")
+    assert messages[0].msg == (
+        "ASH_OBAN['APPS'] names 'example_project.shop', which is not an installed app label."
+    )
     assert messages[0].hint == "Use the label 'shop' of the app 'example_project.shop'."
     assert messages[1].hint == "Use app labels (AppConfig.label) of apps in INSTALLED_APPS."
     assert messages[1].obj is None
@@ -489,9 +634,13 @@ def test_check__E015_unknown_app_label(settings: Any) -> None:
 
 def test_check__W001_missing_names(widget_checks: Any) -> None:
     messages = widget_checks(
-        triggers=[Trigger("finish"), Trigger("other", action="finish", scheduler_cron=None),
-                  trigger("third", scheduler_name=None)],
-        scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")])
+        triggers=[
+            Trigger("finish"),
+            Trigger("other", action="finish", scheduler_cron=None),
+            trigger("third", scheduler_name=None),
+        ],
+        scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")],
+    )
     assert ids(messages) == ["ash_oban_django.W001"] * 4
     assert all(isinstance(m, Warning) and m.obj is Widget for m in messages)
     assert [m.msg for m in messages] == [
@@ -507,7 +656,8 @@ def test_check__W001_missing_names(widget_checks: Any) -> None:
     assert messages[0].hint == (
         "Run `manage.py ash_oban_set_default_names` to pin the default names "
         "(worker_name='testapp.Widget:finish', scheduler_name='testapp.Widget:finish:scheduler'"
-        "), so renaming the model or trigger does not orphan queued jobs.")
+        "), so renaming the model or trigger does not orphan queued jobs."
+    )
 
 
 def test_check__E016_missing_names_when_required(widget_checks: Any, settings: Any) -> None:
@@ -523,7 +673,8 @@ def test_check__E016_missing_names_when_required(widget_checks: Any, settings: A
 
 def test_check__only_active_apps_are_checked(widget_checks: Any, settings: Any) -> None:
     assert ids(widget_checks(triggers=[trigger("finish", action="missing")])) == [
-        "ash_oban_django.E006"]
+        "ash_oban_django.E006"
+    ]
     settings.ASH_OBAN = {**BASE, "APPS": ["shop"]}
     assert check_declarations() == []
 
@@ -532,11 +683,13 @@ def test_check__app_configs_limit_the_declarations(widget_checks: Any) -> None:
     widget_checks(triggers=[trigger("finish", action="missing")])
     assert check_declarations(app_configs=[apps.get_app_config("shop")]) == []
     assert ids(check_declarations(app_configs=[apps.get_app_config("testapp")])) == [
-        "ash_oban_django.E006"]
+        "ash_oban_django.E006"
+    ]
 
 
-def test_check__a_failing_check_is_reported_not_raised(widget_checks: Any,
-                                                       monkeypatch: Any) -> None:
+def test_check__a_failing_check_is_reported_not_raised(
+    widget_checks: Any, monkeypatch: Any
+) -> None:
     def explode(entry: Any) -> list[CheckMessage]:
         raise RuntimeError("boom")
 
