@@ -271,9 +271,11 @@ class FileRewrite:
 
     def diff(self) -> str:
         name = display_path(self.path)
+        # git's a/ b/ prefixes for paths in the working directory, like `diff -u` outside it.
+        old, new = (name, name) if Path(name).is_absolute() else (f"a/{name}", f"b/{name}")
         return "".join(difflib.unified_diff(
             self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-            fromfile=f"a/{name}", tofile=f"b/{name}"))
+            fromfile=old, tofile=new))
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,13 +296,12 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
     rewritten safely (an abstract parent's `class Oban` shared by several models, names
     computed at run time, ...) are reported in `Report.manual` with the reason.
     """
-    entries = (registry or registry_module.registry).entries()
-    missing = [(entry, options) for entry in entries if (options := _missing_options(entry))]
+    entries = (registry if registry is not None else registry_module.registry).entries()
+    missing = [(entry, options, _site(entry))
+               for entry in entries if (options := _missing_options(entry))]
     # (file, class name or register() line) -> the model labels declared there
     sites: dict[tuple[Path, str | int], set[str]] = defaultdict(set)
-    located: dict[int, tuple[Path, str | int] | str] = {}
-    for entry, _ in missing:
-        site = located[id(entry)] = _site(entry)
+    for entry, _, site in missing:
         if not isinstance(site, str):
             sites[site].add(model_label(entry.model))
 
@@ -329,8 +330,7 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
 
     added = {(a.label, a.option) for f in files for a in f.added}
     report = []
-    for entry, options in missing:
-        site = located[id(entry)]
+    for entry, options, site in missing:
         file = None if isinstance(site, str) else site[0]
         manual: str | None = None
         if isinstance(site, str):
@@ -389,8 +389,8 @@ def _shared_reason(entry: Registered, site: tuple[Path, str | int], labels: set[
     if isinstance(site[1], int):
         return (f"the register() call at {display_path(site[0])}:{site[1]} registers several "
                 f"models ({models}); give each model its own declarations with their names")
-    return (f"the `class Oban` of {site[1]} is shared by {models}, and one declaration cannot "
-            f"hold a name per model; give each child its own `class Oban` with the names")
+    return (f"{site[1]}.Oban is shared by {models}, and one declaration cannot hold a name "
+            f"per model; give each model its own `class Oban` with the names")
 
 
 def display_path(path: Path) -> str:

@@ -11,6 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = ("Write the default worker_name / scheduler_name into the source of every trigger and "
             "scheduled action that lacks them, so renaming one later does not orphan its jobs.")
+    # The command reports the missing names itself (the W001 warnings), and an unrelated
+    # check error (say, a bad queue setting) should not stop it from writing them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--check", action="store_true",
@@ -50,7 +53,7 @@ class Command(BaseCommand):
             for rewrite in report.files:
                 self.stdout.write(self.style.SUCCESS(f"Wrote {display_path(rewrite.path)}:"))
                 for added in rewrite.added:
-                    self.stdout.write(f"  {added.label}: {added.option}={added.value!r}")
+                    self.stdout.write(f'  {added.label}: {added.option}="{added.value}"')
         for missing in report.manual:
             self.stdout.write(self.style.WARNING(
                 f"{missing.label} needs {', '.join(missing.options)} by hand: {missing.manual}"))
