@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,10 +178,11 @@ def schedule(
     action_arguments: dict[str, Any] | None = None,
 ) -> Job:
     """Insert the scheduler job of a trigger, or the job of a scheduled action, now."""
-    return _schedule(registry.get(model, name), actor=actor, action_arguments=action_arguments)
+    return schedule_entry(registry.get(model, name), actor=actor,
+                          action_arguments=action_arguments)
 
 
-def _schedule(
+def schedule_entry(
     entry: Registered, *, actor: Any = None, action_arguments: dict[str, Any] | None = None
 ) -> Job:
     args: dict[str, Any] = {}
@@ -295,20 +296,22 @@ def schedule_and_run_triggers(
     queue: str | None = None,
     with_scheduled: bool = False,
     with_limit: int | None = None,
+    on_job: Callable[[Job], None] | None = None,
 ) -> Result:
     """Insert the scheduler jobs of `target` (and its scheduled-action jobs when asked) and,
-    with `drain_queues=True`, run every job they lead to in this process.
+    with `drain_queues=True`, run every job they lead to in this process (calling
+    `on_job(job)` after each one).
 
     >>> schedule_and_run_triggers(Order, drain_queues=True)
     Result(success=3, failure=0, discard=0, cancelled=0, snoozed=0, queues_not_drained=())
     """
     entries = resolve_target(target, triggers=triggers, scheduled_actions=scheduled_actions)
     for entry in entries:
-        _schedule(entry, actor=actor)
+        schedule_entry(entry, actor=actor)
     queues = [queue] if queue else queues_of(entries)
     if not drain_queues:
         return Result(queues_not_drained=tuple(queues))
-    return drain(queues, with_scheduled=with_scheduled, with_limit=with_limit)
+    return drain(queues, with_scheduled=with_scheduled, with_limit=with_limit, on_job=on_job)
 
 
 def drain(
@@ -317,13 +320,15 @@ def drain(
     with_scheduled: bool = False,
     with_recursion: bool = True,
     with_limit: int | None = None,
+    on_job: Callable[[Job], None] | None = None,
 ) -> Result:
     """Run the runnable jobs of `queues` (all when None) in this process, schedulers first,
     until none is left (`with_recursion`: including the jobs they insert; without it, only
     the jobs that existed when the drain began).
 
     `with_scheduled` also runs jobs scheduled for later (retries and snoozes included);
-    `with_limit` caps how many jobs run in all.
+    `with_limit` caps how many jobs run in all; `on_job(job)` is called after each job runs
+    (progress bars).
     """
     from .worker import perform
 
@@ -350,6 +355,9 @@ def drain(
                 break
         if not claimed:
             break
-        result += Result.of(perform(claimed[0]))
+        job = perform(claimed[0])
+        result += Result.of(job)
         ran += 1
+        if on_job is not None:
+            on_job(job)
     return result

@@ -11,6 +11,10 @@ class AshObanConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from django.db.models.signals import post_migrate
+
+        from .queue import sync_on_migrate
         from .registry import registry
 
         registry.collect()
+        post_migrate.connect(sync_on_migrate, sender=self)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import connections, transaction
@@ -21,7 +23,7 @@ from . import ledger
 from .conf import settings
 from .exceptions import JobOrphaned
 from .models import State
-from .registry import registry
+from .registry import RegisteredTrigger, registry
 
 logger = logging.getLogger("ash_oban_django")
 
@@ -181,3 +183,141 @@ def maintain() -> dict[str, int]:
     if woken:
         wake(woken)
     return {"staged": sum(woken.values()), "rescued": rescued, "pruned": pruned}
+
+
+# -- cron: one django-q2 Schedule per scheduler and scheduled action -----------------------------
+
+CRON_TICK = "ash_oban_django.queue.cron_tick"
+MAINTAIN = "ash_oban_django.queue.maintain"
+MAINTENANCE_NAME = "ash_oban_django:maintenance"
+
+
+def cron_tick(stable_name: str) -> None:
+    """The function of every cron row: insert the scheduler or scheduled-action job.
+
+    It never raises: a failing schedule function would only add noise to django-q2, and
+    the job it inserts is unique, so a tick fired twice adds nothing.
+    """
+    try:
+        found = registry.by_stable_name(stable_name)
+        if found is None:
+            logger.warning(
+                "Cron tick for %r, which no declaration has; run "
+                "`manage.py ash_oban_sync` to remove its schedule.",
+                stable_name,
+            )
+            return
+        entry, _ = found
+        if entry.state != "active":
+            return
+        from .api import schedule_entry
+
+        schedule_entry(entry)
+    except Exception:
+        logger.exception("Cron tick for %r failed", stable_name)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+def desired_schedules() -> dict[str, dict[str, Any]]:
+    """The cron rows the declarations call for, by stable name (the row's `name`)."""
+    from django_q.models import Schedule
+
+    rows: dict[str, dict[str, Any]] = {}
+    for entry in registry.entries():
+        if entry.state == "deleted" or entry.cron is None:
+            continue
+        if isinstance(entry, RegisteredTrigger):
+            name, queue = entry.scheduler_name, entry.scheduler_queue
+        else:
+            name, queue = entry.worker_name, entry.queue
+        rows[name] = {
+            "func": CRON_TICK,
+            "args": repr(name),
+            "cron": entry.cron,
+            "schedule_type": Schedule.CRON,
+            "cluster": cluster_for(queue),
+            "repeats": -1 if entry.state == "active" else 0,
+        }
+    default = (getattr(django_settings, "Q_CLUSTER", None) or {}).get("name", "default")
+    rows[MAINTENANCE_NAME] = {
+        "func": MAINTAIN,
+        "args": None,
+        "cron": "* * * * *",
+        "schedule_type": Schedule.CRON,
+        "cluster": default,
+        "repeats": -1,
+    }
+    return rows
+
+
+def sync_schedules(*, dry_run: bool = False) -> SyncReport:
+    """Make the django-q2 cron rows match the declarations: create, update, delete.
+
+    Idempotent, and safe from several processes at once: on PostgreSQL the sync holds an
+    advisory lock; elsewhere duplicate rows left by a race are removed by the next sync.
+    """
+    from django_q.models import Schedule
+
+    using = ledger.database()
+    connection = connections[using]
+    desired = desired_schedules()
+    created, updated, deleted = [], [], []
+    with transaction.atomic(using=using):
+        if connection.vendor == "postgresql" and not dry_run:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('ash_oban_django:sync'))")
+        ours = Schedule.objects.using(using).filter(func__in=(CRON_TICK, MAINTAIN)).order_by("id")
+        seen: set[str] = set()
+        for row in ours:
+            wanted = desired.get(row.name or "")
+            if wanted is None or row.name in seen:
+                deleted.append(row.name or f"#{row.pk}")
+                if not dry_run:
+                    row.delete()
+                continue
+            seen.add(row.name or "")
+            changes = {k: v for k, v in wanted.items() if getattr(row, k) != v}
+            if changes:
+                updated.append(row.name or "")
+                if not dry_run:
+                    for key, value in changes.items():
+                        setattr(row, key, value)
+                    # A new cron (or an un-paused row) counts from now, not from the old tick.
+                    row.next_run = row.calculate_next_run()
+                    row.save(using=using)
+        for name, wanted in desired.items():
+            if name not in seen:
+                created.append(name)
+                if not dry_run:
+                    Schedule(name=name, **wanted).save(using=using)
+    return SyncReport(tuple(created), tuple(updated), tuple(deleted))
+
+
+def sync_on_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """`post_migrate` receiver: keep the cron rows in step with the code after a migrate."""
+    if using != ledger.database() or not apps_ready_for_sync():
+        return
+    report = sync_schedules()
+    if report.changed:
+        logger.info(
+            "Cron schedules synced: %s created, %s updated, %s deleted",
+            len(report.created),
+            len(report.updated),
+            len(report.deleted),
+        )
+
+
+def apps_ready_for_sync() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("django_q")
