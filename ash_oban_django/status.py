@@ -1,0 +1,120 @@
+"""What `manage.py ash_oban_status` shows, as plain data: declarations, job counts, and the
+stable names of waiting jobs that no declaration has any more (a rename without `worker_name`).
+
+>>> [row.label for row in declarations_table()]
+['shop.Order:import_orders', 'shop.Order:process']
+>>> job_counts()
+{'shop.Order:process': {'available': 3, 'completed': 12}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.management.base import OutputWrapper
+from django.db.models import Count
+from rich.console import Console
+
+from . import ledger
+from .models import INCOMPLETE_STATES, Kind
+from .registry import RegisteredTrigger, registry
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationRow:
+    label: str  # "app_label.Model:name"
+    kind: str  # "trigger" or "scheduled action"
+    cron: str | None
+    state: str
+    queue: str
+    scheduler_queue: str | None
+    worker_name: str
+    scheduler_name: str | None  # None: no scheduler (a trigger without cron, or an action)
+
+
+@dataclass(frozen=True, slots=True)
+class DanglingName:
+    name: str
+    kind: str  # the jobs' `Job.kind`: which option the renamed declaration needs
+    count: int
+
+    @property
+    def option(self) -> str:
+        return "scheduler_name" if self.kind == Kind.SCHEDULER else "worker_name"
+
+
+def declarations_table() -> list[DeclarationRow]:
+    """Every active trigger and scheduled action, sorted by label."""
+    rows = []
+    for entry in sorted(registry.entries(), key=lambda e: e.label):
+        scheduler_name = scheduler_queue = None
+        if isinstance(entry, RegisteredTrigger) and entry.cron is not None:
+            scheduler_name, scheduler_queue = entry.scheduler_name, entry.scheduler_queue
+        rows.append(
+            DeclarationRow(
+                label=entry.label,
+                kind="trigger" if entry.is_trigger else "scheduled action",
+                cron=entry.cron,
+                state=entry.state,
+                queue=entry.queue,
+                scheduler_queue=scheduler_queue,
+                worker_name=entry.worker_name,
+                scheduler_name=scheduler_name,
+            )
+        )
+    return rows
+
+
+def job_counts() -> dict[str, dict[str, int]]:
+    """`{stable name: {state: jobs}}` over the whole ledger, from one GROUP BY query."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = ledger.jobs().values_list("name", "state").annotate(n=Count("id")).order_by("name")
+    for name, state, n in rows:
+        counts.setdefault(name, {})[state] = n
+    return counts
+
+
+def dangling_names() -> list[DanglingName]:
+    """Stable names of incomplete jobs that no registered declaration has: a worker would
+    discard those jobs."""
+    known = {name for entry in registry.entries() for name in entry.stable_names}
+    rows = (
+        ledger.jobs()
+        .filter(state__in=INCOMPLETE_STATES)
+        .exclude(name__in=known)
+        .values_list("name", "kind")
+        .annotate(n=Count("id"))
+        .order_by("name", "kind")
+    )
+    return [DanglingName(name, kind, n) for name, kind, n in rows]
+
+
+class _Stream:
+    """`OutputWrapper.write` ends every write with a newline; rich writes partial lines."""
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        self.out.write(text, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.out.isatty())
+
+
+def console(out: OutputWrapper, *, no_color: bool = False, force_color: bool = False) -> Console:
+    """A rich console writing to a command's `self.stdout`, honouring `--no-color` and
+    `--force-color`. Off a terminal it writes plain, unwrapped text."""
+    tty = force_color or bool(out.isatty())
+    return Console(
+        file=_Stream(out),  # type: ignore[arg-type]
+        force_terminal=tty,
+        no_color=no_color or not tty,
+        width=None if tty else 200,
+        highlight=False,
+        markup=False,  # stable names are data, not rich markup
+    )
