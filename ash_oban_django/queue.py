@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,12 @@ logger = logging.getLogger("ash_oban_django")
 RUN_QUEUE = "ash_oban_django.queue.run_queue"
 # Jobs claimed by one statement: amortises the claim without holding many jobs idle.
 CLAIM_BATCH = 10
+# Tasks one wake hands a cluster, per worker: enough to keep every worker of several
+# clusters busy; a surplus task finds nothing to claim and ends at once.
+TASKS_PER_WORKER = 4
+# A task whose queue is empty waits this long for a job due soon (a short retry backoff or
+# snooze) rather than leave it to the next maintenance pass.
+LINGER = 5.0
 
 _dispatch_enabled = True
 
@@ -66,7 +73,11 @@ def wake(queues: dict[str, int] | Iterable[str]) -> None:
     counts = queues if isinstance(queues, dict) else dict.fromkeys(queues, 1)
     for queue, jobs in sorted(counts.items()):
         cluster = cluster_for(queue)
-        tasks = min(jobs, cluster_workers(cluster), settings.queue_limit(queue) or jobs)
+        tasks = min(
+            -(-jobs // CLAIM_BATCH),
+            cluster_workers(cluster) * TASKS_PER_WORKER,
+            settings.queue_limit(queue) or jobs,
+        )
         for _ in range(max(tasks, 1)):
             async_task(
                 RUN_QUEUE,
@@ -92,13 +103,33 @@ def run_queue(queue: str) -> int:
             queue, min(CLAIM_BATCH, budget - ran), max_running=settings.queue_limit(queue)
         )
         if not claimed:
-            return ran
+            if not wait_for_due(queue):
+                return ran
+            continue
         for job in claimed:
             perform(job)
             ran += 1
     if ledger.runnable(queue).exists():
         wake({queue: 1})
     return ran
+
+
+def wait_for_due(queue: str) -> bool:
+    """Sleep until the queue's next job is due, if that is within `LINGER` seconds."""
+    soonest = (
+        ledger.jobs()
+        .filter(queue=queue, state__in=(State.SCHEDULED, State.RETRYABLE))
+        .order_by("scheduled_at")
+        .values_list("scheduled_at", flat=True)
+        .first()
+    )
+    if soonest is None:
+        return False
+    delay = (soonest - ledger.now()).total_seconds()
+    if delay > LINGER:
+        return False
+    time.sleep(max(delay, 0))
+    return True
 
 
 # -- maintenance ------------------------------------------------------------------------------

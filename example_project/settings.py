@@ -96,9 +96,14 @@ Q_CLUSTER = {
     "cache": "default",
     "label": "Django Q2",
 }
+if os.environ.get("Q_BROKER") == "redis":
+    # The Redis broker instead: tasks are handed over after commit (see docs/operations.md).
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 ASH_OBAN = {
     "ACTOR_PERSISTER": "ash_oban_django.actors.UserPersister",
+    "RESCUE_AFTER": float(os.environ.get("ASH_OBAN_RESCUE_AFTER", "60")),
 }
 
 LOGGING = {

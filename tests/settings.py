@@ -8,3 +8,5 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "tests.testapp.backends.WidgetObjectBackend",
 ]
+
+INSTALLED_APPS += ["tests.e2eapp"]

@@ -1,0 +1,91 @@
+"""Real `qcluster` processes against the test database (PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the cluster's children (sentinel, workers, pusher, monitor)."""
+        found = subprocess.run(
+            ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in found.stdout.split() if int(pid) != self.process.pid]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@pytest.fixture
+def start_cluster(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """Start `manage.py qcluster` on the test database; every cluster is stopped after."""
+    started: list[Cluster] = []
+    settings_dict = connection.settings_dict
+
+    def start(**env: str) -> Cluster:
+        url = (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
+            f"{settings_dict['PORT']}/{settings_dict['NAME']}"
+        )
+        log = tmp_path / f"qcluster-{len(started)}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": "tests.settings",
+                    "DATABASE_URL": url,
+                    "Q_WORKERS": "2",
+                    **env,
+                },
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        cluster = Cluster(process, log)
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, clusters: list[Cluster] | None = None
+) -> float:
+    """Poll `condition` until it is true; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    logs = "\n".join(c.output()[-3000:] for c in clusters or [])
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")

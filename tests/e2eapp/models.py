@@ -1,0 +1,44 @@
+"""A model with a static `class Oban`, run by real qcluster processes in tests/e2e."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q
+
+from ash_oban_django import Trigger, current_job
+
+
+class Ticket(models.Model):
+    processed = models.BooleanField(default=False)
+    calls = models.IntegerField(default=0)
+    # The first attempt writes, tells the test its process id and hangs (to be killed).
+    hang_first_attempt = models.BooleanField(default=False)
+    handled_by = models.CharField(max_length=100, default="", blank=True)
+
+    class Oban:
+        triggers = [
+            Trigger(
+                "handle",
+                where=Q(processed=False),
+                scheduler_cron="* * * * *",
+                max_attempts=2,
+                worker_name="e2eapp.Ticket:handle",
+                scheduler_name="e2eapp.Ticket:handle:scheduler",
+            ),
+        ]
+
+    def handle(self, **inputs: Any) -> None:
+        job = current_job()
+        assert job is not None
+        Ticket.objects.filter(pk=self.pk).update(calls=F("calls") + 1)
+        if self.hang_first_attempt and job.attempt == 1:
+            Path(os.environ["E2E_PID_FILE"]).write_text(str(os.getpid()))
+            time.sleep(120)
+        self.processed = True
+        self.handled_by = f"{os.getpid()}"
+        self.save(update_fields=["processed", "handled_by"])
