@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -273,10 +273,24 @@ def schedule_in(seconds: float) -> datetime:
 # -- operator actions (admin, commands) ---------------------------------------------------------
 
 
+_RETRY_FIELDS = [
+    "state",
+    "scheduled_at",
+    "max_attempts",
+    "completed_at",
+    "cancelled_at",
+    "discarded_at",
+]
+
+
 def retry(queryset: QuerySet[Job]) -> int:
-    """Make finished or waiting jobs run again now; a job out of attempts gets one more."""
-    count = 0
+    """Make finished or waiting jobs run again now; a job out of attempts gets one more.
+
+    Executing and available jobs are left alone, and so is a job whose unique key another
+    incomplete job holds. Returns how many jobs were retried; their queues are woken.
+    """
     using = database()
+    queues: dict[str, int] = {}
     with transaction.atomic(using=using):
         for job in queryset.exclude(
             state__in=(State.EXECUTING, State.AVAILABLE)
@@ -287,22 +301,39 @@ def retry(queryset: QuerySet[Job]) -> int:
             job.completed_at = job.cancelled_at = job.discarded_at = None
             try:
                 with transaction.atomic(using=using):
-                    job.save(using=using)
-            except Exception:  # noqa: BLE001 - another incomplete job already holds its key
+                    job.save(using=using, update_fields=_RETRY_FIELDS)
+            except IntegrityError:  # another incomplete job already holds its key
                 continue
-            count += 1
-        if count:
-            queues = set(queryset.filter(state=State.AVAILABLE).values_list("queue", flat=True))
+            queues[job.queue] = queues.get(job.queue, 0) + 1
+        if queues:
             from .queue import wake
 
             transaction.on_commit(lambda: wake(queues), using=using)
-    return count
+    return sum(queues.values())
 
 
 def cancel(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
-    """Cancel jobs that have not started; a running job cannot be stopped from outside."""
-    waiting = queryset.filter(state__in=[s for s in INCOMPLETE_STATES if s != State.EXECUTING])
-    return waiting.update(state=State.CANCELLED, cancelled_at=now(), meta={"cancel_reason": reason})
+    """Cancel jobs that have not started; a running job cannot be stopped from outside.
+
+    The reason goes to `meta["cancel_reason"]`, next to what `meta` already holds. Returns
+    how many jobs were cancelled.
+    """
+    waiting = [s for s in INCOMPLETE_STATES if s != State.EXECUTING]
+    using = database()
+    at = now()
+    count = 0
+    with transaction.atomic(using=using):
+        rows = queryset.filter(state__in=waiting).select_for_update().values_list("id", "meta")
+        for pk, meta in rows:
+            # Conditional: without row locks a claim may have taken the job meanwhile.
+            count += (
+                jobs()
+                .filter(pk=pk, state__in=waiting)
+                .update(
+                    state=State.CANCELLED, cancelled_at=at, meta={**meta, "cancel_reason": reason}
+                )
+            )
+    return count
 
 
 def kind_of(name: str) -> Kind | None:

@@ -1,0 +1,155 @@
+"""The job ledger in the Django admin: read-only rows, filters, errors, retry and cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from . import ledger
+from .models import Job
+
+
+def tagged(tag: str) -> Q:
+    """Jobs whose `tags` list holds exactly `tag`."""
+    if connections[ledger.database()].vendor != "sqlite":
+        return Q(tags__contains=[tag])
+    # SQLite has no JSON containment lookup: look through the array's elements.
+    table = connections[ledger.database()].ops.quote_name(Job._meta.db_table)
+    return Q(
+        pk__in=RawSQL(f"SELECT j.id FROM {table} j, json_each(j.tags) t WHERE t.value = %s", [tag])
+    )
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        lists = model_admin.get_queryset(request).order_by().values_list("tags", flat=True)
+        tags = {str(tag) for job_tags in lists.distinct() for tag in job_tags or ()}
+        return [(tag, tag) for tag in sorted(tags)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        tag = self.value()
+        return queryset.filter(tagged(tag)) if tag else queryset
+
+
+def _pre_json(value: Any) -> SafeString:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "name",
+        "kind",
+        "queue",
+        "state",
+        "object_pk",
+        "tenant",
+        "attempts",
+        "scheduled_at",
+        "attempted_at",
+        "last_error",
+    ]
+    list_filter = ["state", "queue", "name", "kind", TagFilter]
+    search_fields = ["=object_pk", "name"]
+    date_hierarchy = "inserted_at"
+    ordering = ["-inserted_at", "-id"]
+    actions = ["retry_jobs", "cancel_jobs"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "kind", "queue", "priority", "state", "once"]}),
+        ("Target", {"fields": ["object_pk", "tenant", "arguments", "metadata", "tags"]}),
+        ("Attempts", {"fields": ["attempt", "max_attempts", "attempted_by", "error_list"]}),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "inserted_at",
+                    "scheduled_at",
+                    "attempted_at",
+                    "completed_at",
+                    "cancelled_at",
+                    "discarded_at",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return super().get_queryset(request).using(ledger.database())
+
+    # Jobs are written by the engine only: a saved form could overwrite a running job's
+    # state. Operators act through the actions below, which `change_job` still unlocks.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    @admin.display(description="attempts")
+    def attempts(self, job: Job) -> str:
+        return f"{job.attempt}/{job.max_attempts}"
+
+    @admin.display(description="last error")
+    def last_error(self, job: Job) -> str | None:
+        return Truncator(job.errors[-1].get("error", "")).chars(80) if job.errors else None
+
+    @admin.display(description="args")
+    def arguments(self, job: Job) -> SafeString:
+        return _pre_json(job.args)
+
+    @admin.display(description="meta")
+    def metadata(self, job: Job) -> SafeString:
+        return _pre_json(job.meta)
+
+    @admin.display(description="errors")
+    def error_list(self, job: Job) -> SafeString | str:
+        if not job.errors:
+            return "-"
+        rows = (
+            (e.get("attempt"), e.get("at"), e.get("error"), e.get("traceback", ""))
+            for e in job.errors
+        )
+        items = format_html_join("", "<li>attempt {} at {}: {}<pre>{}</pre></li>", rows)
+        return format_html("<ul>{}</ul>", items)
+
+    @admin.action(description="Retry now", permissions=["change"])
+    def retry_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        selected = queryset.count()
+        retried = ledger.retry(queryset)
+        self._report(
+            request,
+            f"{retried} of {selected} job(s) retried",
+            selected - retried,
+            "executing, already available or another incomplete job holds its key",
+        )
+
+    @admin.action(description="Cancel", permissions=["change"])
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        selected = queryset.count()
+        cancelled = ledger.cancel(queryset, f"cancelled in the admin by {request.user}")
+        self._report(
+            request,
+            f"{cancelled} of {selected} job(s) cancelled",
+            selected - cancelled,
+            "executing or already finished",
+        )
+
+    def _report(self, request: HttpRequest, done: str, skipped: int, why: str) -> None:
+        if skipped:
+            self.message_user(request, f"{done}; {skipped} skipped ({why}).", messages.WARNING)
+        else:
+            self.message_user(request, f"{done}.", messages.SUCCESS)
