@@ -9,7 +9,11 @@ name; E003 cron that never fires; E004 bad `where`; E005 bad `sort`; E006 bad tr
 E007 bad `on_error`; E008 bad scheduled-action method; E009 queue on an unknown django-q2
 cluster; E010 arguments that are not JSON; E011 bad `ASH_OBAN`; E012 unknown manager;
 E013 bad tenant field; E014 bad `list_tenants`; E015 unknown app in `APPS`;
-W001 (E016 with `REQUIRE_NAMES`) stable names not pinned.
+W001 (E016 with `REQUIRE_NAMES`) stable names not pinned; E017 a cron stable name too
+long for django-q2's schedule name. `check_django_q` covers the django-q2 settings:
+E018 django_q not installed; W002 `retry` not above `timeout`; W003 a declaration's `timeout`
+not below its cluster's; W004 the ORM broker on another database than the ledger; W005 no
+broker configured; W006 `sync` mode.
 """
 
 from __future__ import annotations
@@ -406,6 +410,28 @@ def _check_names(entry: Registered) -> Messages:
     ]
 
 
+# django-q2's Schedule.name is a CharField(max_length=100).
+SCHEDULE_NAME_MAX = 100
+
+
+def _check_cron_name(entry: Registered) -> Messages:
+    if entry.cron is None or entry.state == "deleted":
+        return []
+    name = entry.scheduler_name if isinstance(entry, RegisteredTrigger) else entry.worker_name
+    if len(name) <= SCHEDULE_NAME_MAX:
+        return []
+    option = "scheduler_name" if isinstance(entry, RegisteredTrigger) else "worker_name"
+    return [
+        _message(
+            "ash_oban_django.E017",
+            f"{entry.label}: the stable name {name!r} has {len(name)} characters; its django-q2 "
+            f"cron schedule is named after it and takes at most {SCHEDULE_NAME_MAX}.",
+            f"Set a shorter `{option}`.",
+            entry.model,
+        )
+    ]
+
+
 _ENTRY_CHECKS: tuple[Callable[[Any], Messages], ...] = (
     _check_crons,
     _check_filters,
@@ -415,6 +441,7 @@ _ENTRY_CHECKS: tuple[Callable[[Any], Messages], ...] = (
     _check_querysets,
     _check_tenants,
     _check_names,
+    _check_cron_name,
 )
 
 
@@ -606,4 +633,109 @@ def _settings_messages() -> Messages:
                         else "Use app labels (AppConfig.label) of apps in INSTALLED_APPS.",
                     )
                 )
+    return messages
+
+
+# -- django-q2 ----------------------------------------------------------------------------------
+
+
+@checks.register(TAG)
+def check_django_q(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
+    """django-q2 settings that would break the guarantees of the ledger (E018, W002-W006)."""
+    try:
+        return _django_q_messages()
+    except Exception as exc:  # never crash `manage.py check`
+        return [_crashed("Q_CLUSTER", exc, None)]
+
+
+def _clusters() -> dict[str, dict[str, Any]]:
+    """Each configured cluster's effective settings (ALT_CLUSTERS override the base)."""
+    q_cluster = getattr(django_settings, "Q_CLUSTER", None)
+    base = q_cluster if isinstance(q_cluster, dict) else {}
+    alt = base.get("ALT_CLUSTERS")
+    clusters = {base.get("name", "default"): base}
+    for name, overrides in (alt if isinstance(alt, dict) else {}).items():
+        clusters[name] = {**base, **(overrides if isinstance(overrides, dict) else {})}
+    return clusters
+
+
+_BROKERS = ("orm", "redis", "django_redis", "iron_mq", "sqs", "mongo", "broker_class")
+
+
+def _django_q_messages() -> Messages:
+    if not apps.is_installed("django_q"):
+        return [
+            _message(
+                "ash_oban_django.E018",
+                "django_q is not in INSTALLED_APPS: no cluster can run the jobs and the cron "
+                "schedules cannot be written.",
+                "Add 'django_q' to INSTALLED_APPS and run `manage.py migrate`.",
+            )
+        ]
+    messages: Messages = []
+    q_cluster = getattr(django_settings, "Q_CLUSTER", None) or {}
+    if not any(q_cluster.get(key) for key in _BROKERS):
+        messages.append(
+            _message(
+                "ash_oban_django.W005",
+                "Q_CLUSTER configures no broker, so django-q2 falls back to Redis on localhost.",
+                f"Set Q_CLUSTER['orm'] = {settings.DATABASE!r}: the ORM broker on the ledger's "
+                "database commits dispatch tasks together with the jobs.",
+            )
+        )
+    orm = q_cluster.get("orm")
+    if orm and orm != settings.DATABASE:
+        messages.append(
+            _message(
+                "ash_oban_django.W004",
+                f"Q_CLUSTER['orm'] is {orm!r} but the ledger is on {settings.DATABASE!r}: "
+                "django-q2 then closes the ledger's connection inside its scheduler pass.",
+                f"Use Q_CLUSTER['orm'] = {settings.DATABASE!r}.",
+            )
+        )
+    if q_cluster.get("sync"):
+        messages.append(
+            _message(
+                "ash_oban_django.W006",
+                "Q_CLUSTER['sync'] is on: every job would run inside the process and "
+                "transaction that inserted it.",
+                "Turn sync off; tests run jobs with ash_oban_django.testing.drain_queues().",
+            )
+        )
+    for name, cluster in _clusters().items():
+        timeout, retry = cluster.get("timeout"), cluster.get("retry", 60)
+        if _is_number(timeout) and _is_number(retry) and retry <= timeout:
+            messages.append(
+                _message(
+                    "ash_oban_django.W002",
+                    f"django-q2 cluster {name!r}: retry ({retry}) is not above timeout "
+                    f"({timeout}), so django-q2 hands a task still running to a second worker.",
+                    "Set retry to timeout plus the longest time a task waits in the cluster, "
+                    "e.g. timeout + 60.",
+                )
+            )
+    messages += _declaration_timeouts()
+    return messages
+
+
+def _declaration_timeouts() -> Messages:
+    from .queue import cluster_for
+
+    clusters = _clusters()
+    messages: Messages = []
+    for entry in default_registry.entries():
+        timeout = entry.declaration.timeout
+        cluster = clusters.get(cluster_for(entry.queue), {})
+        limit = cluster.get("timeout")
+        if timeout is not None and _is_number(limit) and timeout >= limit:  # type: ignore[operator]
+            messages.append(
+                _message(
+                    "ash_oban_django.W003",
+                    f"{entry.label}: timeout {timeout:g}s is not below its django-q2 cluster's "
+                    f"timeout ({limit}s), so django-q2 kills the worker before the attempt "
+                    "fails with JobTimeout; the job then waits to be rescued.",
+                    "Lower the declaration's timeout or raise Q_CLUSTER['timeout'].",
+                    entry.model,
+                )
+            )
     return messages
