@@ -178,8 +178,7 @@ def schedule(
     action_arguments: dict[str, Any] | None = None,
 ) -> Job:
     """Insert the scheduler job of a trigger, or the job of a scheduled action, now."""
-    return schedule_entry(registry.get(model, name), actor=actor,
-                          action_arguments=action_arguments)
+    return schedule_entry(registry.get(model, name), actor=actor, action_arguments=action_arguments)
 
 
 def schedule_entry(

@@ -39,6 +39,7 @@ _REGISTER_ORIGIN = "register() at "
 
 # -- one module ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class AddedName:
     """One keyword argument added: `option=value` on the declaration `label`."""
@@ -54,8 +55,12 @@ class Rewrite:
     added: tuple[AddedName, ...]
 
 
-def rewrite_source(source: str, *, classes: Mapping[str, str] | None = None,
-                   register_lines: Mapping[int, str] | None = None) -> Rewrite:
+def rewrite_source(
+    source: str,
+    *,
+    classes: Mapping[str, str] | None = None,
+    register_lines: Mapping[int, str] | None = None,
+) -> Rewrite:
     """Add the missing default names to the declarations of one module.
 
     `classes` maps a class name to the model label (`"app_label.Model"`) whose names its
@@ -86,8 +91,9 @@ class _DefaultNames(cst.CSTTransformer):
         self._scopes.append(node.name.value)
         return True
 
-    def leave_ClassDef(self, original_node: cst.ClassDef,
-                       updated_node: cst.ClassDef) -> cst.ClassDef:
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.ClassDef:
         self._scopes.pop()
         return updated_node
 
@@ -95,8 +101,9 @@ class _DefaultNames(cst.CSTTransformer):
         self._scopes.append("")
         return True
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef,
-                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
         self._scopes.pop()
         return updated_node
 
@@ -112,8 +119,9 @@ class _DefaultNames(cst.CSTTransformer):
             return updated_node.with_changes(value=self._in_list(updated_node.value, label))
         return updated_node
 
-    def leave_AnnAssign(self, original_node: cst.AnnAssign,
-                        updated_node: cst.AnnAssign) -> cst.AnnAssign:
+    def leave_AnnAssign(
+        self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign
+    ) -> cst.AnnAssign:
         label = self._oban_label()
         if label and updated_node.value and _is_name(updated_node.target, _LISTS):
             return updated_node.with_changes(value=self._in_list(updated_node.value, label))
@@ -124,25 +132,31 @@ class _DefaultNames(cst.CSTTransformer):
             return updated_node
         span = self.get_metadata(PositionProvider, original_node)
         # Calls are left innermost first, so a nested register() claims its line first.
-        line = next((n for n in sorted(self.register_lines)
-                     if span.start.line <= n <= span.end.line), None)
+        line = next(
+            (n for n in sorted(self.register_lines) if span.start.line <= n <= span.end.line), None
+        )
         if line is None:
             return updated_node
         label = self.register_lines.pop(line)
-        return updated_node.with_changes(args=[
-            arg.with_changes(value=self._in_list(arg.value, label))
-            if arg.keyword and arg.keyword.value in _LISTS else arg
-            for arg in updated_node.args
-        ])
+        return updated_node.with_changes(
+            args=[
+                arg.with_changes(value=self._in_list(arg.value, label))
+                if arg.keyword and arg.keyword.value in _LISTS
+                else arg
+                for arg in updated_node.args
+            ]
+        )
 
     def _in_list(self, value: cst.BaseExpression, label: str) -> cst.BaseExpression:
         """Name the declarations written literally in a list or tuple; other values stay."""
         if not isinstance(value, cst.List | cst.Tuple):
             return value
-        return value.with_changes(elements=[
-            element.with_changes(value=self._declaration(element.value, label))
-            for element in value.elements
-        ])
+        return value.with_changes(
+            elements=[
+                element.with_changes(value=self._declaration(element.value, label))
+                for element in value.elements
+            ]
+        )
 
     def _declaration(self, node: cst.BaseExpression, label: str) -> cst.BaseExpression:
         if not isinstance(node, cst.Call) or _callee(node) not in _DECLARATIONS:
@@ -191,8 +205,10 @@ def _name_literal(call: cst.Call) -> tuple[cst.SimpleString, str] | None:
 
 
 def _passes_none(call: cst.Call, keyword: str) -> bool:
-    return any(arg.keyword and arg.keyword.value == keyword and _is_name(arg.value, ("None",))
-               for arg in call.args)
+    return any(
+        arg.keyword and arg.keyword.value == keyword and _is_name(arg.value, ("None",))
+        for arg in call.args
+    )
 
 
 def _append_keywords(call: cst.Call, keywords: Sequence[tuple[str, str]]) -> cst.Call:
@@ -210,26 +226,37 @@ def _append_keywords(call: cst.Call, keywords: Sequence[tuple[str, str]]) -> cst
     separator = _separator(call)
     after_last: cst.BaseParenthesizableWhitespace = separator
     if isinstance(separator, cst.ParenthesizedWhitespace) and isinstance(
-            tail, cst.ParenthesizedWhitespace):
+        tail, cst.ParenthesizedWhitespace
+    ):
         # One per line: the old last line keeps its comment, the new last line gets the ")".
         after_last = tail.with_changes(indent=separator.indent, last_line=separator.last_line)
         tail = _bare(tail)
     new = [
-        cst.Arg(keyword=cst.Name(keyword), value=cst.SimpleString(code),
-                equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
-                                      whitespace_after=cst.SimpleWhitespace("")),
-                comma=cst.Comma(whitespace_after=separator))
+        cst.Arg(
+            keyword=cst.Name(keyword),
+            value=cst.SimpleString(code),
+            equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""),
+                whitespace_after=cst.SimpleWhitespace(""),
+            ),
+            comma=cst.Comma(whitespace_after=separator),
+        )
         for keyword, code in keywords
     ]
     if comma:
-        new[-1] = new[-1].with_changes(comma=comma.with_changes(whitespace_after=tail),
-                                       whitespace_after_arg=last.whitespace_after_arg)
+        new[-1] = new[-1].with_changes(
+            comma=comma.with_changes(whitespace_after=tail),
+            whitespace_after_arg=last.whitespace_after_arg,
+        )
     else:
         new[-1] = new[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=tail)
     args[-1] = last.with_changes(
-        comma=cst.Comma(whitespace_before=comma.whitespace_before if comma
-                        else cst.SimpleWhitespace(""), whitespace_after=after_last),
-        whitespace_after_arg=last.whitespace_after_arg if comma else cst.SimpleWhitespace(""))
+        comma=cst.Comma(
+            whitespace_before=comma.whitespace_before if comma else cst.SimpleWhitespace(""),
+            whitespace_after=after_last,
+        ),
+        whitespace_after_arg=last.whitespace_after_arg if comma else cst.SimpleWhitespace(""),
+    )
     return call.with_changes(args=[*args, *new])
 
 
@@ -250,6 +277,7 @@ def _bare(whitespace: cst.ParenthesizedWhitespace) -> cst.ParenthesizedWhitespac
 
 
 # -- the project --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class MissingName:
@@ -273,9 +301,14 @@ class FileRewrite:
         name = display_path(self.path)
         # git's a/ b/ prefixes for paths in the working directory, like `diff -u` outside it.
         old, new = (name, name) if Path(name).is_absolute() else (f"a/{name}", f"b/{name}")
-        return "".join(difflib.unified_diff(
-            self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-            fromfile=old, tofile=new))
+        return "".join(
+            difflib.unified_diff(
+                self.old.splitlines(keepends=True),
+                self.new.splitlines(keepends=True),
+                fromfile=old,
+                tofile=new,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +330,9 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
     computed at run time, ...) are reported in `Report.manual` with the reason.
     """
     entries = (registry if registry is not None else registry_module.registry).entries()
-    missing = [(entry, options, _site(entry))
-               for entry in entries if (options := _missing_options(entry))]
+    missing = [
+        (entry, options, _site(entry)) for entry in entries if (options := _missing_options(entry))
+    ]
     # (file, class name or register() line) -> the model labels declared there
     sites: dict[tuple[Path, str | int], set[str]] = defaultdict(set)
     for entry, _, site in missing:
@@ -340,8 +374,10 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
         elif site[0] in unparsable:
             manual = unparsable[site[0]]
         elif any((entry.label, option) not in added for option in options):
-            manual = (f"no literal {type(entry.declaration).__name__}({entry.name!r}, ...) "
-                      f"without *args/**kwargs found where it is declared")
+            manual = (
+                f"no literal {type(entry.declaration).__name__}({entry.name!r}, ...) "
+                f"without *args/**kwargs found where it is declared"
+            )
         report.append(MissingName(entry.label, options, entry.origin, file, manual))
 
     if write:
@@ -355,8 +391,11 @@ def _missing_options(entry: Registered) -> tuple[str, ...]:
     options = []
     if entry.declaration.worker_name is None:
         options.append("worker_name")
-    if isinstance(entry, RegisteredTrigger) and entry.declaration.scheduler_cron is not None \
-            and entry.declaration.scheduler_name is None:
+    if (
+        isinstance(entry, RegisteredTrigger)
+        and entry.declaration.scheduler_cron is not None
+        and entry.declaration.scheduler_name is None
+    ):
         options.append("scheduler_name")
     return tuple(options)
 
@@ -387,10 +426,14 @@ def _oban_holder(model: type[Model]) -> type | None:
 def _shared_reason(entry: Registered, site: tuple[Path, str | int], labels: set[str]) -> str:
     models = ", ".join(sorted(labels))
     if isinstance(site[1], int):
-        return (f"the register() call at {display_path(site[0])}:{site[1]} registers several "
-                f"models ({models}); give each model its own declarations with their names")
-    return (f"{site[1]}.Oban is shared by {models}, and one declaration cannot hold a name "
-            f"per model; give each model its own `class Oban` with the names")
+        return (
+            f"the register() call at {display_path(site[0])}:{site[1]} registers several "
+            f"models ({models}); give each model its own declarations with their names"
+        )
+    return (
+        f"{site[1]}.Oban is shared by {models}, and one declaration cannot hold a name "
+        f"per model; give each model its own `class Oban` with the names"
+    )
 
 
 def display_path(path: Path) -> str:

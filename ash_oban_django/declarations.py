@@ -286,3 +286,121 @@ class ScheduledAction:
 
 
 Declaration = Trigger | ScheduledAction
+
+# One sentence per option of `Trigger` and `ScheduledAction` (an option both have shares its
+# sentence). The documentation's option tables are generated from the dataclass fields and
+# this mapping, and the docs build fails if a field has no entry.
+OPTION_HELP: dict[str, str] = {
+    "name": (
+        "Identifier of the declaration, a Python identifier unique across the model's "
+        "triggers and scheduled actions."
+    ),
+    "cron": (
+        "Five-field cron string (croniter syntax) on which the scheduled action runs, "
+        "e.g. `'0 */6 * * *'`."
+    ),
+    "action": (
+        "Method to call, defaulting to the name: for a trigger an instance method called on "
+        "the locked record (`'delete'` deletes the record), for a scheduled action a "
+        "classmethod or staticmethod of the model."
+    ),
+    "where": (
+        "`Q` a row must match, both when the scheduler scans and again when the worker "
+        "re-reads the row under its lock; `None` matches every row."
+    ),
+    "sort": (
+        "`order_by` fields for the scheduler's scan ('-' prefix for descending), with the "
+        "primary key always added as the last tie-breaker."
+    ),
+    "queryset": (
+        "Manager name or `callable(model) -> QuerySet` the scheduler reads from, instead of "
+        "the model's default manager."
+    ),
+    "worker_queryset": (
+        "Manager name or `callable(model) -> QuerySet` the worker re-reads the row through, "
+        "defaulting to `queryset`."
+    ),
+    "scheduler_cron": (
+        "Cron string (croniter syntax, five fields) on which the scheduler looks for matching "
+        "rows; `None` means no scheduler, so jobs only come from `run_trigger()`."
+    ),
+    "queue": (
+        "Ledger queue of the declaration's jobs, defaulting to "
+        "`'<app_label>_<model>_<name>'` in lower case."
+    ),
+    "scheduler_queue": "Ledger queue of the trigger's scheduler jobs, defaulting to `queue`.",
+    "worker_priority": ("Priority of the trigger's worker jobs, from 0 (runs first) to 9."),
+    "scheduler_priority": "Priority of the trigger's scheduler jobs, from 0 (runs first) to 9.",
+    "priority": "Priority of the scheduled action's jobs, from 0 (runs first) to 9.",
+    "max_attempts": ("Attempts a worker or scheduled-action job gets before a failure is final."),
+    "max_scheduler_attempts": "Attempts a scheduler job gets before a failure is final.",
+    "backoff": (
+        "Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> float`; "
+        "`None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter."
+    ),
+    "timeout": (
+        "Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt like "
+        "any other); `None` means no limit."
+    ),
+    "record_limit": ("Most rows one scheduler run enqueues jobs for; `None` means no limit."),
+    "stream_batch_size": "Rows per keyset page of the scheduler's scan.",
+    "lock_for_update": (
+        "Lock the row with `select_for_update()` in the transaction that runs the action, so "
+        "nothing else changes it until the job is recorded."
+    ),
+    "trigger_once": (
+        "A row that has had a completed job of this trigger is never enqueued again, even "
+        "after old jobs are pruned."
+    ),
+    "action_input": (
+        "Static keyword arguments (JSON values) passed to the method; `action_arguments` "
+        "given when the job is inserted override them key by key."
+    ),
+    "read_metadata": (
+        "`callable(record) -> dict` the scheduler calls on the full row; the result is stored "
+        "on the job and passed to the action as `metadata=`."
+    ),
+    "extra_args": (
+        "Dict, or `callable(record) -> dict`, stored in the job's args under `extra_args`, "
+        "visible in the ledger but not passed to the action."
+    ),
+    "on_error": (
+        "Instance method called as `method(error=exc)` on the locked row after the last "
+        "attempt fails; the job is then `completed` unless `on_error_fails_job` is set."
+    ),
+    "on_error_fails_job": (
+        "Leave the job `discarded` rather than `completed` after `on_error` ran successfully."
+    ),
+    "permission": (
+        "`'app_label.codename'` that a job's actor must hold on the row "
+        "(`actor.has_perm(permission, record)`) when the job carries an actor."
+    ),
+    "list_tenants": (
+        "Tenants to run for (a list, a zero-argument callable or a dotted path), overriding "
+        "the model's `Oban.list_tenants`."
+    ),
+    "use_tenant_from_record": (
+        "Run one scheduler with tenant `None` over all rows and give each job the tenant held "
+        "in the row's `tenant_field`."
+    ),
+    "state": (
+        "`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs are "
+        "cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
+        "cancelled)."
+    ),
+    "log_errors": "Log every failed attempt with its traceback.",
+    "log_final_error": "Log the final failure even when `log_errors` is off.",
+    "debug": (
+        "Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` turns "
+        "them on for all)."
+    ),
+    "tags": "Strings stored on every job of the declaration, filterable in the admin.",
+    "worker_name": (
+        "Stable name stored on the worker or scheduled-action jobs, defaulting to "
+        "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs."
+    ),
+    "scheduler_name": (
+        "Stable name of the trigger's scheduler jobs and cron row, defaulting to "
+        "`'<app_label>.<Model>:<name>:scheduler'`."
+    ),
+}

@@ -12,6 +12,7 @@ import os
 import socket
 import traceback
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,8 @@ from .models import ALL_TENANTS, INCOMPLETE_STATES, RUNNABLE_STATES, Job, Kind, 
 # Rows per INSERT statement: keeps SQLite under its bound-parameter limit.
 INSERT_CHUNK = 1000
 
-_COLUMNS = [f for f in Job._meta.concrete_fields if not f.primary_key]
+_FIELDS = {f.attname: f for f in Job._meta.concrete_fields if not f.primary_key}
+_ATTNAMES = list(_FIELDS)
 
 
 def now() -> datetime:
@@ -45,7 +47,7 @@ def jobs() -> QuerySet[Job]:
     return Job.objects.using(database())
 
 
-def new_job(
+def job_values(
     *,
     kind: str,
     name: str,
@@ -59,26 +61,71 @@ def new_job(
     tags: Iterable[str] = (),
     once: bool = False,
     scheduled_at: datetime | None = None,
-) -> Job:
-    """An unsaved job. `bound=False` marks a scheduler/action job that covers all tenants."""
-    at = now()
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of a new job, inserted `at` (now). `bound=False` marks a
+    scheduler/action job that covers all tenants."""
+    at = at or now()
     due = scheduled_at or at
-    return Job(
-        kind=kind,
-        name=name,
-        queue=queue,
-        priority=priority,
-        max_attempts=max_attempts,
-        object_pk=object_pk,
-        tenant=tenant if bound else None,
-        tenant_key=tenant_key(tenant) if bound else ALL_TENANTS,
-        once=once,
-        args=args or {},
-        tags=list(tags),
-        inserted_at=at,
-        scheduled_at=due,
-        state=State.SCHEDULED if due > at else State.AVAILABLE,
-    )
+    return {
+        "kind": kind,
+        "name": name,
+        "queue": queue,
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "object_pk": object_pk,
+        "tenant": tenant if bound else None,
+        "tenant_key": tenant_key(tenant) if bound else ALL_TENANTS,
+        "once": once,
+        "args": args or {},
+        "meta": {},
+        "tags": list(tags),
+        "attempt": 0,
+        "errors": [],
+        "inserted_at": at,
+        "scheduled_at": due,
+        "attempted_at": None,
+        "completed_at": None,
+        "cancelled_at": None,
+        "discarded_at": None,
+        "attempted_by": "",
+        "state": State.SCHEDULED if due > at else State.AVAILABLE,
+    }
+
+
+def new_job(**values: Any) -> Job:
+    """An unsaved job (arguments as for `job_values`)."""
+    return Job(**job_values(**values))
+
+
+@dataclass
+class Rows:
+    """Jobs to insert, as columns: `common` values shared by every row, `varying` lists."""
+
+    common: dict[str, Any]
+    varying: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.varying.values()))) if self.varying else 1
+
+    @classmethod
+    def of(cls, rows: Sequence[dict[str, Any]]) -> Rows:
+        common: dict[str, Any] = {}
+        varying: dict[str, list[Any]] = {}
+        for name in _ATTNAMES:
+            values = [row[name] for row in rows]
+            if all(value == values[0] for value in values):
+                common[name] = values[0]
+            else:
+                varying[name] = values
+        if not varying:  # keep the row count in the columns
+            varying["object_pk"] = [common.pop("object_pk")] * len(rows)
+        return cls(common, varying)
+
+
+# What an insert returns of each inserted row.
+Inserted = tuple[int, str, str, str, str, str]  # id, name, object_pk, tenant_key, queue, state
+_RETURNING = "RETURNING id, name, object_pk, tenant_key, queue, state"
 
 
 def insert(new_jobs: Sequence[Job]) -> list[Job]:
@@ -88,62 +135,103 @@ def insert(new_jobs: Sequence[Job]) -> list[Job]:
     the inserted jobs are woken up (see `queue.wake`).
     """
     using = database()
-    connection = connections[using]
-    inserted_queues: dict[str, int] = {}
     for start in range(0, len(new_jobs), INSERT_CHUNK):
         chunk = new_jobs[start : start + INSERT_CHUNK]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                sql, params = _insert_unnest(chunk, connection)
-            else:
-                sql, params = _insert_values(chunk, connection)
-            cursor.execute(sql, params)
-            returned = cursor.fetchall()
-        by_key: dict[tuple[str, str, str], int] = {
-            (name, object_pk, key): pk for pk, name, object_pk, key in returned
-        }
+        returned = insert_rows(Rows.of([{n: getattr(job, n) for n in _ATTNAMES} for job in chunk]))
+        by_key = {(name, pk_, key): pk for pk, name, pk_, key, _, _ in returned}
         for job in chunk:
             pk = by_key.pop((job.name, job.object_pk, job.tenant_key), None)
             job.pk, job.conflict = pk, pk is None
             if pk is not None:
                 job._state.adding, job._state.db = False, using
-                if job.state == State.AVAILABLE:
-                    inserted_queues[job.queue] = inserted_queues.get(job.queue, 0) + 1
-    if inserted_queues:
-        from .queue import wake
-
-        transaction.on_commit(lambda: wake(inserted_queues), using=using)
     return list(new_jobs)
 
 
-_RETURNING = "RETURNING id, name, object_pk, tenant_key"
+def insert_rows(rows: Rows) -> list[Inserted]:
+    """Insert rows with `ON CONFLICT DO NOTHING`; returns the rows actually inserted.
+
+    Rows whose unique key is taken are skipped silently, whatever runs concurrently. The
+    queues of available inserted jobs are woken once the transaction commits.
+    """
+    using = database()
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql, params = _insert_unnest(rows, connection)
+        else:
+            sql, params = _insert_values(rows, connection)
+        cursor.execute(sql, params)
+        returned: list[Inserted] = cursor.fetchall()
+    woken: dict[str, int] = {}
+    for *_, queue, state in returned:
+        if state == State.AVAILABLE:
+            woken[queue] = woken.get(queue, 0) + 1
+    if woken:
+        _wake_on_commit(woken, using)
+    return returned
 
 
-def _insert_values(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any]]:
+def _wake_on_commit(queues: dict[str, int], using: str) -> None:
+    """Collect the queues to wake; one callback after commit wakes them all at once (a
+    scheduler run inserting page after page hands django-q2 one set of tasks)."""
+    from .queue import wake
+
+    pending: dict[str, int] = _pending.setdefault(using, {})
+    for queue, count in queues.items():
+        pending[queue] = pending.get(queue, 0) + count
+
+    def flush() -> None:
+        woken = _pending.pop(using, None)
+        if woken:
+            wake(woken)
+
+    transaction.on_commit(flush, using=using)
+
+
+# Queues with jobs inserted by the current transaction, per database alias. Entries left by
+# a rolled-back transaction only cause one spurious wake, which finds nothing to run.
+_pending: dict[str, dict[str, int]] = {}
+
+
+def _prep(name: str, value: Any, connection: Any) -> Any:
+    return _FIELDS[name].get_db_prep_save(value, connection)
+
+
+def _insert_values(rows: Rows, connection: Any) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(Job._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
-    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    columns = ", ".join(connection.ops.quote_name(_FIELDS[n].column) for n in _ATTNAMES)
+    row = "(" + ", ".join(["%s"] * len(_ATTNAMES)) + ")"
+    common = {n: _prep(n, v, connection) for n, v in rows.common.items()}
+    varying = {n: [_prep(n, v, connection) for v in vs] for n, vs in rows.varying.items()}
     params = [
-        f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk for f in _COLUMNS
+        common[n] if n in common else varying[n][i] for i in range(len(rows)) for n in _ATTNAMES
     ]
     sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(rows))} "
         f"ON CONFLICT DO NOTHING {_RETURNING}"
     )
     return sql, params
 
 
-def _insert_unnest(chunk: Sequence[Job], connection: Any) -> tuple[str, list[Any]]:
-    # One array parameter per column: the statement's size does not grow with the rows.
+def _insert_unnest(rows: Rows, connection: Any) -> tuple[str, list[Any]]:
+    # Shared values are sent once, the rest as one array per column: the statement does not
+    # grow with the rows, and no value is quoted twice.
     table = connection.ops.quote_name(Job._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _COLUMNS)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _COLUMNS)
-    params = [
-        [f.get_db_prep_save(getattr(job, f.attname), connection) for job in chunk] for f in _COLUMNS
-    ]
+    columns = ", ".join(connection.ops.quote_name(_FIELDS[n].column) for n in _ATTNAMES)
+    varying = list(rows.varying)
+    select, params = [], []
+    for name in _ATTNAMES:
+        if name in rows.common:
+            select.append(f"%s::{_FIELDS[name].db_type(connection)}")
+            params.append(_prep(name, rows.common[name], connection))
+        else:
+            select.append(f"u.c{varying.index(name)}")
+    arrays = ", ".join(f"%s::{_FIELDS[n].db_type(connection)}[]" for n in varying)
+    params += [[_prep(n, v, connection) for v in rows.varying[n]] for n in varying]
+    aliases = ", ".join(f"c{i}" for i in range(len(varying)))
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT DO NOTHING {_RETURNING}"
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} "
+        f"FROM unnest({arrays}) AS u({aliases}) ON CONFLICT DO NOTHING {_RETURNING}"
     )
     return sql, params
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Model, Q, QuerySet
@@ -75,8 +76,8 @@ def run_scheduler(
 def enqueue_matching(entry: RegisteredTrigger, tenant: Any, stored_actor: Any) -> SchedulerReport:
     report = SchedulerReport()
     for page in scan(entry, tenant):
-        jobs = ledger.insert([build_job(entry, row, tenant, stored_actor) for row in page])
-        report += SchedulerReport(len(jobs), sum(not job.conflict for job in jobs))
+        inserted = ledger.insert_rows(page_rows(entry, page, tenant, stored_actor))
+        report += SchedulerReport(len(page), len(inserted))
     return report
 
 
@@ -142,7 +143,7 @@ def needs_instances(entry: RegisteredTrigger) -> bool:
     )
 
 
-def build_job(
+def job_row(
     entry: RegisteredTrigger,
     row: Any,
     tenant: Any,
@@ -150,30 +151,30 @@ def build_job(
     *,
     action_arguments: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    at: datetime | None = None,
     **options: Any,
-) -> Job:
-    """The worker job for one row (a model instance or a values tuple ending with the pk)."""
+) -> dict[str, Any]:
+    """The worker job's values for one row (a model instance or a values tuple ending with
+    the pk). In the args, our keys win over `extra_args`, which win over `extra`."""
     trigger = entry.trigger
     record = row if isinstance(row, Model) else None
     pk = record.pk if record is not None else row[-1]
     if tenant is None and trigger.use_tenant_from_record and record is not None:
         field = entry.options.tenant_field
         tenant = getattr(record, field) if field else None
-    args: dict[str, Any] = {}
-    if action_arguments:
-        args["action_arguments"] = action_arguments
-    if trigger.read_metadata is not None and record is not None:
-        args["metadata"] = trigger.read_metadata(record)
+    args: dict[str, Any] = dict(extra or {})
     extra_args = trigger.extra_args
     if callable(extra_args):
         extra_args = extra_args(record) if record is not None else None
     if extra_args:
         args["extra_args"] = dict(extra_args)
+    if action_arguments:
+        args["action_arguments"] = action_arguments
+    if trigger.read_metadata is not None and record is not None:
+        args["metadata"] = trigger.read_metadata(record)
     if stored_actor is not None:
         args["actor"] = stored_actor
-    if extra:
-        args.update(extra)
-    return ledger.new_job(
+    return ledger.job_values(
         kind=Kind.TRIGGER,
         name=entry.worker_name,
         queue=options.get("queue") or entry.queue,
@@ -185,4 +186,25 @@ def build_job(
         tags=[*trigger.tags, *options.get("tags", ())],
         once=trigger.trigger_once,
         scheduled_at=options.get("scheduled_at"),
+        at=at,
     )
+
+
+def build_job(
+    entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any, **options: Any
+) -> Job:
+    """The unsaved worker job for one row (options as for `job_row`)."""
+    return Job(**job_row(entry, row, tenant, stored_actor, **options))
+
+
+def page_rows(
+    entry: RegisteredTrigger, page: Sequence[Any], tenant: Any, stored_actor: Any
+) -> ledger.Rows:
+    """The worker jobs of one scanned page, as columns for one insert."""
+    at = ledger.now()
+    if isinstance(page[0], Model):
+        return ledger.Rows.of([job_row(entry, row, tenant, stored_actor, at=at) for row in page])
+    # Plain values: every job is the same but for its row's pk.
+    common = job_row(entry, page[0], tenant, stored_actor, at=at)
+    del common["object_pk"]
+    return ledger.Rows(common, {"object_pk": [str(row[-1]) for row in page]})

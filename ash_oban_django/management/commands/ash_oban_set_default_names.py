@@ -9,17 +9,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = ("Write the default worker_name / scheduler_name into the source of every trigger and "
-            "scheduled action that lacks them, so renaming one later does not orphan its jobs.")
+    help = (
+        "Write the default worker_name / scheduler_name into the source of every trigger and "
+        "scheduled action that lacks them, so renaming one later does not orphan its jobs."
+    )
     # The command reports the missing names itself (the W001 warnings), and an unrelated
     # check error (say, a bad queue setting) should not stop it from writing them.
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--check", action="store_true",
-                            help="Write nothing; exit with status 1 if any name is missing.")
-        parser.add_argument("--diff", action="store_true",
-                            help="Print a unified diff instead of writing the files.")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; exit with status 1 if any name is missing.",
+        )
+        parser.add_argument(
+            "--diff", action="store_true", help="Print a unified diff instead of writing the files."
+        )
 
     def handle(self, *args: Any, check: bool, diff: bool, **options: Any) -> None:
         try:
@@ -28,12 +34,14 @@ class Command(BaseCommand):
             if exc.name != "libcst":
                 raise
             raise CommandError(
-                'This command needs libcst: pip install "ash_oban_django[codemod]"') from exc
+                'This command needs libcst: pip install "ash_oban_django[codemod]"'
+            ) from exc
 
         report = set_default_names(write=not (check or diff))
         if not report.missing:
-            self.stdout.write(self.style.SUCCESS(
-                "Every trigger and scheduled action has its stable names."))
+            self.stdout.write(
+                self.style.SUCCESS("Every trigger and scheduled action has its stable names.")
+            )
             return
 
         if diff:
@@ -41,13 +49,21 @@ class Command(BaseCommand):
                 self.stdout.write(rewrite.diff(), ending="")
         if check:
             for missing in report.missing:
-                where = (f"needs names by hand: {missing.manual}" if missing.manual
-                         else display_path(missing.path) if missing.path else missing.origin)
-                self.stdout.write(f"{missing.label} is missing {', '.join(missing.options)} "
-                                  f"({where})")
+                where = (
+                    f"needs names by hand: {missing.manual}"
+                    if missing.manual
+                    else display_path(missing.path)
+                    if missing.path
+                    else missing.origin
+                )
+                self.stdout.write(
+                    f"{missing.label} is missing {', '.join(missing.options)} ({where})"
+                )
             raise CommandError(
                 f"{len(report.missing)} declaration(s) without stable names; run "
-                "`manage.py ash_oban_set_default_names` to write the defaults.", returncode=1)
+                "`manage.py ash_oban_set_default_names` to write the defaults.",
+                returncode=1,
+            )
 
         if not diff:
             for rewrite in report.files:
@@ -55,5 +71,8 @@ class Command(BaseCommand):
                 for added in rewrite.added:
                     self.stdout.write(f'  {added.label}: {added.option}="{added.value}"')
         for missing in report.manual:
-            self.stdout.write(self.style.WARNING(
-                f"{missing.label} needs {', '.join(missing.options)} by hand: {missing.manual}"))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{missing.label} needs {', '.join(missing.options)} by hand: {missing.manual}"
+                )
+            )

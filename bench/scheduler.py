@@ -1,0 +1,165 @@
+"""Scheduler throughput and memory (PostgreSQL).
+
+1. A scheduler run over 100,000 matching rows against the floor: one raw
+   `INSERT ... SELECT ... ON CONFLICT DO NOTHING` of the same jobs, measured side by side
+   (best of 3 each, the ledger emptied between runs). Target: within 2x of the floor.
+2. Peak Python memory of a scheduler run at 10,000 and at 1,000,000 rows, each in a fresh
+   process (tracemalloc). Target: no higher at 1,000,000 than at 10,000.
+
+Usage: python bench/scheduler.py [--rows 100000] [--memory-rows 10000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+FLOOR_SQL = """
+INSERT INTO ash_oban_django_job (kind, name, queue, priority, state, object_pk, tenant,
+    tenant_key, once, args, meta, tags, attempt, max_attempts, errors, inserted_at,
+    scheduled_at, attempted_by)
+SELECT 'trigger', 'testapp.Widget:finish', 'testapp_widget_finish', 2, 'available',
+    w.id::text, NULL, 'null', false, '{}', '{}', '[]', 0, 1, '[]', now(), now(), ''
+FROM testapp_widget w WHERE NOT w.done AND NOT w.errored
+ON CONFLICT DO NOTHING
+"""
+
+
+def seed(rows: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE testapp_widget, ash_oban_django_job RESTART IDENTITY")
+        cursor.execute(
+            "INSERT INTO testapp_widget (name, done, errored, rank, tenant, calls, note) "
+            "SELECT 'w' || i, false, false, i %% 97, '', 0, '' FROM generate_series(1, %s) i",
+            [rows],
+        )
+        cursor.execute("ANALYZE testapp_widget")
+
+
+def empty_ledger() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE ash_oban_django_job RESTART IDENTITY")
+        cursor.execute("VACUUM ANALYZE ash_oban_django_job")
+
+
+def trigger():  # type: ignore[no-untyped-def]
+    from django.db.models import Q
+
+    from ash_oban_django import Trigger
+
+    return Trigger("finish", where=Q(done=False, errored=False))
+
+
+def run_scheduler_once() -> tuple[float, int]:
+    from django.db import transaction
+
+    from ash_oban_django.queue import set_dispatch
+    from ash_oban_django.registry import registry
+    from ash_oban_django.scheduler import run_scheduler
+    from tests.testapp.models import Widget
+
+    set_dispatch(False)
+    entry = registry.get_trigger(Widget, "finish")
+    started = time.perf_counter()
+    with transaction.atomic():  # as a scheduler job runs: one transaction
+        report = run_scheduler(entry)
+    return time.perf_counter() - started, report.inserted
+
+
+def run_floor_once() -> tuple[float, int]:
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(FLOOR_SQL)
+        inserted = cursor.rowcount
+    return time.perf_counter() - started, inserted
+
+
+def throughput(rows: int) -> None:
+    from ash_oban_django import register
+    from tests.testapp.models import Widget
+
+    seed(rows)
+    with register(Widget, triggers=[trigger()]):
+        floor, ours = [], []
+        for _ in range(3):
+            empty_ledger()
+            seconds, inserted = run_floor_once()
+            assert inserted == rows, inserted
+            floor.append(seconds)
+            empty_ledger()
+            seconds, inserted = run_scheduler_once()
+            assert inserted == rows, inserted
+            ours.append(seconds)
+    best_floor, best_ours = min(floor), min(ours)
+    print(f"rows: {rows:,}")
+    print(f"raw INSERT ... SELECT floor: {best_floor:.3f} s ({rows / best_floor:,.0f} rows/s)")
+    print(f"scheduler run:               {best_ours:.3f} s ({rows / best_ours:,.0f} rows/s)")
+    ratio = best_ours / best_floor
+    print(f"ratio scheduler / floor:     {ratio:.2f}x  (target <= 2.00x: "
+          f"{'met' if ratio <= 2 else 'NOT met'})")
+
+
+def memory_child(rows: int) -> None:
+    """In a fresh process: seed, then measure the scheduler run's peak Python memory."""
+    import tracemalloc
+
+    from ash_oban_django import register
+    from tests.testapp.models import Widget
+
+    seed(rows)
+    empty_ledger()
+    with register(Widget, triggers=[trigger()]):
+        tracemalloc.start()
+        seconds, inserted = run_scheduler_once()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert inserted == rows, inserted
+    print(json.dumps({"rows": rows, "peak_bytes": peak, "seconds": seconds}))
+
+
+def memory(sizes: list[int]) -> None:
+    peaks = {}
+    for rows in sizes:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(rows)],
+                             capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        peaks[rows] = result["peak_bytes"]
+        print(f"peak memory at {rows:>9,} rows: {result['peak_bytes'] / 1024 / 1024:7.2f} MiB "
+              f"(run took {result['seconds']:.1f} s under tracemalloc)")
+    small, large = peaks[min(sizes)], peaks[max(sizes)]
+    print(f"peak at {max(sizes):,} / peak at {min(sizes):,}: {large / small:.2f}  "
+          f"(target <= 1.00 + noise: {'met' if large <= small * 1.05 else 'NOT met'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--memory-rows", type=int, nargs="*", default=[10_000, 1_000_000])
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        _setup.setup_django()
+        memory_child(args.memory_child)
+        return
+    _setup.create_database()
+    _setup.setup_django(migrate=True)
+    throughput(args.rows)
+    if args.memory_rows:
+        memory(args.memory_rows)
+
+
+if __name__ == "__main__":
+    main()
