@@ -172,25 +172,27 @@ def insert_rows(rows: Rows) -> list[Inserted]:
 
 
 def _wake_on_commit(queues: dict[str, int], using: str) -> None:
-    """Collect the queues to wake; one callback after commit wakes them all at once (a
-    scheduler run inserting page after page hands django-q2 one set of tasks)."""
-    from .queue import wake
-
-    pending: dict[str, int] = _pending.setdefault(using, {})
+    """Wake the queues once the transaction commits, with one callback per transaction: a
+    scheduler inserting page after page keeps one set of counts, not a callback per page."""
+    connection = transaction.get_connection(using)
+    pending: dict[str, int] = getattr(connection, "_ash_oban_pending", None) or {}
     for queue, count in queues.items():
         pending[queue] = pending.get(queue, 0) + count
+    connection._ash_oban_pending = pending
+    flush = getattr(connection, "_ash_oban_flush", None)
+    # A rolled-back transaction drops its callbacks: register again when ours is gone.
+    if flush is None or not any(entry[1] is flush for entry in connection.run_on_commit):
 
-    def flush() -> None:
-        woken = _pending.pop(using, None)
-        if woken:
-            wake(woken)
+        def flush() -> None:
+            from .queue import wake
 
-    transaction.on_commit(flush, using=using)
+            woken = connection._ash_oban_pending
+            connection._ash_oban_pending = {}
+            if woken:
+                wake(woken)
 
-
-# Queues with jobs inserted by the current transaction, per database alias. Entries left by
-# a rolled-back transaction only cause one spurious wake, which finds nothing to run.
-_pending: dict[str, dict[str, int]] = {}
+        connection._ash_oban_flush = flush
+        transaction.on_commit(flush, using=using)
 
 
 def _prep(name: str, value: Any, connection: Any) -> Any:
@@ -293,6 +295,8 @@ def claim(
             limit = min(limit, max_running - running)
             if limit <= 0:
                 return []
+        if connection.vendor == "postgresql":
+            return _claim_returning(candidates[:limit], connection)
         if connection.features.has_select_for_update_skip_locked:
             picked = list(
                 candidates.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
@@ -305,8 +309,26 @@ def claim(
                 for pk in candidates.values_list("id", flat=True)[:limit]
                 if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
             ]
-    claimed = list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
-    return claimed
+    return list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
+
+
+def _claim_returning(candidates: QuerySet[Job], connection: Any) -> list[Job]:
+    """One statement: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`."""
+    pick = candidates.select_for_update(skip_locked=True).values("id")
+    pick_sql, pick_params = pick.query.get_compiler(connection=connection).as_sql()
+    table = connection.ops.quote_name(Job._meta.db_table)
+    fields = Job._meta.concrete_fields
+    names = [f.attname for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = (
+        f"UPDATE {table} SET state = %s, attempt = attempt + 1, attempted_at = %s, "
+        f"attempted_by = %s WHERE id IN ({pick_sql}) RETURNING {columns}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [State.EXECUTING, now(), node_name(), *pick_params])
+        rows = cursor.fetchall()
+    claimed = [Job.from_db(connection.alias, names, row) for row in rows]
+    return sorted(claimed, key=lambda job: (job.priority, job.scheduled_at, job.id))
 
 
 # -- recording outcomes -----------------------------------------------------------------------

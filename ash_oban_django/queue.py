@@ -29,8 +29,12 @@ from .registry import RegisteredTrigger, registry
 logger = logging.getLogger("ash_oban_django")
 
 RUN_QUEUE = "ash_oban_django.queue.run_queue"
-# Jobs claimed by one statement: amortises the claim without holding many jobs idle.
-CLAIM_BATCH = 10
+# A task claims one job at a time: a job claimed but still waiting behind another would
+# hold no row lock, and could look orphaned to the rescue if the one before it ran long.
+CLAIM_BATCH = 1
+# Seconds a task keeps claiming before it hands the queue to a fresh task: well inside
+# django-q2's own task timeout, and fair to the other queues.
+TASK_SECONDS = 30.0
 # Tasks one wake hands a cluster, per worker: enough to keep every worker of several
 # clusters busy; a surplus task finds nothing to claim and ends at once.
 TASKS_PER_WORKER = 4
@@ -74,7 +78,7 @@ def wake(queues: dict[str, int] | Iterable[str]) -> None:
     for queue, jobs in sorted(counts.items()):
         cluster = cluster_for(queue)
         tasks = min(
-            -(-jobs // CLAIM_BATCH),
+            jobs,
             cluster_workers(cluster) * TASKS_PER_WORKER,
             settings.queue_limit(queue) or jobs,
         )
@@ -98,7 +102,8 @@ def run_queue(queue: str) -> int:
 
     ran = 0
     budget = settings.DISPATCH_BATCH
-    while ran < budget:
+    stop_at = time.monotonic() + TASK_SECONDS
+    while ran < budget and time.monotonic() < stop_at:
         claimed = ledger.claim(
             queue, min(CLAIM_BATCH, budget - ran), max_running=settings.queue_limit(queue)
         )
@@ -140,15 +145,13 @@ RESCUE_WITHOUT_LOCKS_AFTER = 3600.0
 
 
 def stage_due() -> dict[str, int]:
-    """Make due `scheduled`/`retryable` jobs `available`; returns the queues woken."""
-    due = ledger.jobs().filter(
+    """Make due `scheduled`/`retryable` jobs `available`; returns every queue with runnable
+    jobs and their count, to be woken (so a lost dispatch task delays a job, never loses it)."""
+    ledger.jobs().filter(
         state__in=(State.SCHEDULED, State.RETRYABLE), scheduled_at__lte=ledger.now()
-    )
-    queues: dict[str, int] = {}
-    for queue, count in due.values_list("queue").annotate(n=Count("id")).order_by():
-        queues[queue] = count
-    due.update(state=State.AVAILABLE)
-    return queues
+    ).update(state=State.AVAILABLE)
+    waiting = ledger.jobs().filter(state=State.AVAILABLE)
+    return dict(waiting.values_list("queue").annotate(n=Count("id")).order_by())
 
 
 def rescue() -> int:
@@ -213,7 +216,7 @@ def maintain() -> dict[str, int]:
     pruned = prune()
     if woken:
         wake(woken)
-    return {"staged": sum(woken.values()), "rescued": rescued, "pruned": pruned}
+    return {"waiting": sum(woken.values()), "rescued": rescued, "pruned": pruned}
 
 
 # -- cron: one django-q2 Schedule per scheduler and scheduled action -----------------------------

@@ -149,14 +149,15 @@ class Problem:
 def find_oban_class(model: type[Model]) -> type | None:
     """The `class Oban` a model declares or inherits from an abstract parent.
 
-    A multi-table child does not inherit its concrete parent's declarations: the parent's
-    triggers already cover those rows.
+    A multi-table child does not inherit its concrete parent's declarations (nor those the
+    parent inherits): the parent's triggers already cover those rows.
     """
     for klass in model.__mro__:
+        meta = getattr(klass, "_meta", None)
+        if klass is not model and meta is not None and not meta.abstract:
+            return None  # a concrete ancestor: what lies beyond is the parent's
         if "Oban" in vars(klass):
-            if klass is model or getattr(getattr(klass, "_meta", None), "abstract", False):
-                return vars(klass)["Oban"]
-            return None
+            return vars(klass)["Oban"]
     return None
 
 

@@ -18,6 +18,7 @@ from django.db.models import Model, Q, QuerySet
 
 from . import ledger
 from .actors import store_actor
+from .conf import settings
 from .models import Job, Kind
 from .registry import RegisteredTrigger
 from .signals import scheduler_finished
@@ -59,7 +60,7 @@ def run_scheduler(
             inserted=report.inserted,
             duplicates=report.duplicates,
         )
-        if entry.trigger.debug:
+        if entry.trigger.debug or settings.DEBUG_ALL_TRIGGERS:
             logger.debug(
                 "Scheduler of %s (tenant %r): %s rows matched, %s jobs inserted, "
                 "%s duplicates skipped",

@@ -194,6 +194,8 @@ class Attempt:
                 ]
             )
             return
+        if job.tenant_key == ALL_TENANTS and not tenants:
+            return  # no tenant to run for, as a scheduler with no tenants enqueues nothing
         tenant = job.tenant if job.tenant_key != ALL_TENANTS else tenants[0]
         self.debug("Scheduled action %s triggered (tenant %r)", entry.label, tenant)
         with tenant_context(tenant), job_context(self.context(actor, tenant)):

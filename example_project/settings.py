@@ -78,7 +78,7 @@ CACHES = {
 }
 
 # The recommended django-q2 setup (see docs/operations.md): the ORM broker on the ledger's
-# database, so a job row and its dispatch task commit together.
+# database, so the jobs, their dispatch tasks and the cron rows live in one database.
 Q_CLUSTER = {
     "name": "default",
     "orm": "default",

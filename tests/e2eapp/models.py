@@ -30,7 +30,18 @@ class Ticket(models.Model):
                 worker_name="e2eapp.Ticket:handle",
                 scheduler_name="e2eapp.Ticket:handle:scheduler",
             ),
+            # The dispatch benchmark's job: one UPDATE of the locked row.
+            Trigger(
+                "mark",
+                where=Q(processed=False),
+                scheduler_cron=None,
+                worker_name="e2eapp.Ticket:mark",
+            ),
         ]
+
+    def mark(self, **inputs: Any) -> None:
+        self.processed = True
+        self.save(update_fields=["processed"])
 
     def handle(self, **inputs: Any) -> None:
         job = current_job()

@@ -23,6 +23,7 @@ def rewrite(source: str) -> str:
 
 # -- rewrite_source ---------------------------------------------------------------------------
 
+
 def test_rewrite__one_argument_per_line_keeps_its_layout_and_comments() -> None:
     assert rewrite("""\
         class Order(models.Model):
@@ -114,7 +115,8 @@ def test_rewrite__existing_names_are_never_changed() -> None:
     result = rewrite_source(textwrap.dedent(source), classes={"Order": "shop.Order"})
     assert result.added == (AddedName("shop.Order:b", "scheduler_name", "shop.Order:b:scheduler"),)
     assert 'Trigger("b", worker_name="legacy.b", scheduler_name="shop.Order:b:scheduler")' in (
-        result.code)
+        result.code
+    )
 
 
 def test_rewrite__leaves_alone_what_it_cannot_name_or_does_not_own() -> None:
@@ -158,15 +160,17 @@ def test_rewrite__register_calls_matched_by_line() -> None:
     # Any line of the call's span will do: Python reports the line the call starts on.
     result = rewrite_source(source, register_lines={4: "auth.User", 9: "auth.Group"})
     assert [(a.label, a.option) for a in result.added] == [
-        ("auth.User:welcome", "worker_name"), ("auth.User:welcome", "scheduler_name"),
-        ("auth.Group:audit", "worker_name"), ("auth.Group:nightly", "worker_name"),
+        ("auth.User:welcome", "worker_name"),
+        ("auth.User:welcome", "scheduler_name"),
+        ("auth.Group:audit", "worker_name"),
+        ("auth.Group:nightly", "worker_name"),
     ]
     assert result.code == source.replace(
         'Trigger("welcome")',
         'Trigger("welcome", worker_name="auth.User:welcome", '
         'scheduler_name="auth.User:welcome:scheduler")',
     ).replace(
-        'scheduler_cron=None),', 'scheduler_cron=None, worker_name="auth.Group:audit"),'
+        "scheduler_cron=None),", 'scheduler_cron=None, worker_name="auth.Group:audit"),'
     ).replace('"0 3 * * *")', '"0 3 * * *", worker_name="auth.Group:nightly")')
 
 
@@ -194,15 +198,22 @@ def test_rewrite__second_run_is_a_no_op() -> None:
 
 def test_rewrite__keeps_windows_line_endings() -> None:
     source = "\r\n".join(
-        ["class Order:", "    class Oban:", "        triggers = [Trigger(", '            "a",',
-         "        )]", ""])
+        [
+            "class Order:",
+            "    class Oban:",
+            "        triggers = [Trigger(",
+            '            "a",',
+            "        )]",
+            "",
+        ]
+    )
     code = rewrite_source(source, classes={"Order": "shop.Order"}).code
     assert code.count("\r\n") == 7 and "\n" not in code.replace("\r\n", "")
 
 
 # -- the command, end to end on files ---------------------------------------------------------
 
-MODELS = '''\
+MODELS = """\
 from django.db import models
 from django.db.models import Q
 
@@ -234,17 +245,22 @@ register(
     Ticket,
     triggers=[Trigger("close", scheduler_cron=None)],
 )
-'''
+"""
 
-NAMED = MODELS.replace('''\
+NAMED = (
+    MODELS.replace(
+        """\
                 where=Q(sent=False),
-            ),''', '''\
+            ),""",
+        """\
                 where=Q(sent=False),
                 worker_name="testapp.Invoice:send",
                 scheduler_name="testapp.Invoice:send:scheduler",
-            ),''').replace(
-    '"0 * * * *")', '"0 * * * *", worker_name="testapp.Invoice:tidy")'
-).replace('scheduler_cron=None)', 'scheduler_cron=None, worker_name="testapp.Ticket:close")')
+            ),""",
+    )
+    .replace('"0 * * * *")', '"0 * * * *", worker_name="testapp.Invoice:tidy")')
+    .replace("scheduler_cron=None)", 'scheduler_cron=None, worker_name="testapp.Ticket:close")')
+)
 
 
 class Project:
@@ -330,7 +346,8 @@ def test_command__check_lists_the_declarations_missing_names(project: Project) -
 
 
 def test_command__diff_prints_the_change_and_writes_nothing(
-        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = project.write("shop_models", MODELS)
     project.load("shop_models")
     assert run("--diff").startswith(f"--- {path}\n+++ {path}\n")  # outside the working dir
@@ -340,7 +357,8 @@ def test_command__diff_prints_the_change_and_writes_nothing(
     assert output.startswith("--- a/shop_models.py\n+++ b/shop_models.py\n@@ ")
     assert '+                worker_name="testapp.Invoice:send",\n' in output
     assert '-        scheduled_actions = [ScheduledAction("tidy", "0 * * * *")]  # hourly\n' in (
-        output)
+        output
+    )
 
 
 def test_set_default_names__takes_a_registry_and_can_only_plan(project: Project) -> None:
@@ -362,7 +380,7 @@ def test_set_default_names__takes_a_registry_and_can_only_plan(project: Project)
     ]
 
 
-ABSTRACT = '''\
+ABSTRACT = """\
 from django.db import models
 
 from ash_oban_django import Trigger
@@ -397,7 +415,7 @@ class Refund(Shared):
 class Credit(Shared):
     class Meta:
         app_label = "testapp"
-'''
+"""
 
 
 def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -> None:
@@ -405,12 +423,16 @@ def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -
     project.load("abstract_models")
     output = run()
     assert path.read_text() == ABSTRACT.replace(
-        'Trigger("stamp")', 'Trigger("stamp", worker_name="testapp.Receipt:stamp", '
-        'scheduler_name="testapp.Receipt:stamp:scheduler")')
+        'Trigger("stamp")',
+        'Trigger("stamp", worker_name="testapp.Receipt:stamp", '
+        'scheduler_name="testapp.Receipt:stamp:scheduler")',
+    )
     # The parent shared by two models cannot hold one name per model: reported, not rewritten.
     for model in ("Refund", "Credit"):
-        assert (f"testapp.{model}:audit needs worker_name by hand: Shared.Oban is shared by "
-                "testapp.Credit, testapp.Refund") in output
+        assert (
+            f"testapp.{model}:audit needs worker_name by hand: Shared.Oban is shared by "
+            "testapp.Credit, testapp.Refund"
+        ) in output
 
     project.load("abstract_models")
     with pytest.raises(CommandError) as failed:

@@ -1,0 +1,120 @@
+"""End-to-end throughput of trigger jobs in a real django-q2 cluster (PostgreSQL).
+
+10,000 jobs whose action updates its row, run by `manage.py qcluster` with 2 workers, from
+the commit that inserts them to the last row updated; against the floor measured in the same
+run: two psycopg processes taking the same rows one transaction each
+(`SELECT ... FOR UPDATE SKIP LOCKED`, `UPDATE`, commit). Target: at least 50 % of the floor.
+
+Usage: python bench/dispatch.py [--jobs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+TABLE = "e2eapp_ticket"
+
+
+def floor_worker(url: str) -> int:
+    import psycopg
+
+    done = 0
+    with psycopg.connect(url) as conn:
+        while True:
+            with conn.transaction():
+                row = conn.execute(
+                    f"SELECT id FROM {TABLE} WHERE NOT processed ORDER BY id LIMIT 1 "
+                    "FOR UPDATE SKIP LOCKED"
+                ).fetchone()
+                if row is None:
+                    return done
+                conn.execute(f"UPDATE {TABLE} SET processed = true WHERE id = %s", row)
+            done += 1
+
+
+def seed(rows: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {TABLE}, ash_oban_django_job, django_q_ormq RESTART IDENTITY")
+        cursor.execute(
+            f"INSERT INTO {TABLE} (processed, calls, hang_first_attempt, handled_by) "
+            "SELECT false, 0, false, '' FROM generate_series(1, %s)",
+            [rows],
+        )
+        cursor.execute(f"VACUUM ANALYZE {TABLE}")
+
+
+def measure_floor(rows: int) -> float:
+    seed(rows)
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        counts = pool.map(floor_worker, [_setup.database_url()] * 2)
+    seconds = time.perf_counter() - started
+    assert sum(counts) == rows, counts
+    return seconds
+
+
+def start_cluster(log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "Q_WORKERS": "2", "ASH_OBAN_LOG": "ERROR"}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=_setup.ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def measure_ours(rows: int) -> float:
+    from django.db import transaction
+
+    from ash_oban_django import run_triggers
+    from ash_oban_django.models import Job
+    from tests.e2eapp.models import Ticket
+
+    seed(rows)
+    cluster = start_cluster(Path("/tmp/ash_oban_bench_qcluster.log"))
+    try:
+        time.sleep(4)  # the cluster's workers are up and polling
+        with transaction.atomic():
+            run_triggers(list(Ticket.objects.all()), "mark")
+        started = time.perf_counter()  # the commit above handed the queue to the cluster
+        while Ticket.objects.filter(processed=False).exists():
+            if time.perf_counter() - started > 300:
+                raise SystemExit("the cluster did not finish within 300 s")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        cluster.wait(60)
+    assert Job.objects.filter(state="completed").count() == rows
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    args = parser.parse_args()
+    _setup.create_database()
+    _setup.setup_django(migrate=True)
+    rows = args.jobs
+    floor = measure_floor(rows)
+    ours = measure_ours(rows)
+    print(f"jobs: {rows:,} (action: one UPDATE of its locked row), 2 worker processes")
+    print(f"raw floor (2 psycopg processes): {floor:6.2f} s  {rows / floor:8,.0f} rows/s")
+    print(f"qcluster end to end:             {ours:6.2f} s  {rows / ours:8,.0f} jobs/s")
+    share = floor / ours
+    print(f"throughput vs floor: {share:.0%}  (target >= 50%: {'met' if share >= 0.5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Maintenance (DESIGN §8): staging and waking, rescue, pruning; dispatch tasks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db.models import Q
+from django_q.models import OrmQ
+
+from ash_oban_django import ScheduledAction, Trigger, ledger, register, run_trigger, schedule
+from ash_oban_django.models import Job
+from ash_oban_django.queue import RUN_QUEUE, maintain, prune, rescue, run_queue, stage_due
+from ash_oban_django.testing import drain_queues
+from tests.testapp.models import Widget
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = "testapp_widget_finish"
+
+
+@pytest.fixture
+def finish(ash_oban: Any) -> Any:
+    trigger = Trigger(
+        "finish", where=Q(done=False, errored=False), scheduler_cron=None, on_error="mark_errored"
+    )
+    with register(Widget, triggers=[trigger]):
+        yield trigger
+
+
+def test_stage_due__makes_due_jobs_available_and_reports_every_waiting_queue(finish: Any) -> None:
+    due = run_trigger(Widget.objects.create(), "finish", schedule_in=60)
+    later = run_trigger(Widget.objects.create(), "finish", schedule_in=600)
+    waiting = run_trigger(Widget.objects.create(), "finish")
+    Job.objects.filter(pk=due.pk).update(scheduled_at=ledger.now() - timedelta(seconds=1))
+    assert stage_due() == {QUEUE: 2}  # the due one and the one already waiting
+    states = dict(Job.objects.values_list("pk", "state"))
+    assert (states[due.pk], states[later.pk], states[waiting.pk]) == (
+        "available",
+        "scheduled",
+        "available",
+    )
+
+
+def test_maintain__wakes_a_queue_whose_dispatch_task_was_lost(finish: Any) -> None:
+    from ash_oban_django.queue import set_dispatch
+
+    job = run_trigger(Widget.objects.create(), "finish")  # its task never reached django-q2
+    assert OrmQ.objects.count() == 0
+    set_dispatch(True)
+    try:
+        report = maintain()
+    finally:
+        set_dispatch(False)
+    assert report["waiting"] == 1
+    (task,) = [t.task for t in OrmQ.objects.all()]
+    assert (task["func"], task["args"]) == (RUN_QUEUE, (QUEUE,))
+    assert run_queue(*task["args"]) == 1  # the task django-q2 would run
+    job.refresh_from_db()
+    assert job.state == "completed"
+
+
+def test_rescue__orphan_without_attempts_left_goes_through_on_error(finish: Any) -> None:
+    widget = Widget.objects.create()
+    run_trigger(widget, "finish")
+    (claimed,) = ledger.claim(QUEUE, 1)
+    # Long enough ago for every database (without row locks the rule is an hour).
+    Job.objects.filter(pk=claimed.pk).update(attempted_at=ledger.now() - timedelta(hours=2))
+    assert rescue() == 1
+    job = Job.objects.get(pk=claimed.pk)
+    widget.refresh_from_db()
+    assert (job.state, job.attempt) == ("completed", 1)
+    assert job.errors[0]["error"].startswith("JobOrphaned: ")
+    assert widget.errored and widget.note.startswith("JobOrphaned: ")
+    assert rescue() == 0
+
+
+def test_rescue__a_recent_executing_job_is_left_alone(finish: Any) -> None:
+    run_trigger(Widget.objects.create(), "finish")
+    (claimed,) = ledger.claim(QUEUE, 1)
+    assert rescue() == 0
+    assert Job.objects.get(pk=claimed.pk).state == "executing"
+
+
+def test_prune__deletes_old_finished_jobs_but_keeps_trigger_once_markers(ash_oban: Any) -> None:
+    triggers = [
+        Trigger("finish", scheduler_cron=None),
+        Trigger("once", action="finish", scheduler_cron=None, trigger_once=True),
+    ]
+    with register(Widget, triggers=triggers):
+        for name in ("finish", "once"):
+            run_trigger(Widget.objects.create(), name)
+        drain_queues()
+        fresh = run_trigger(Widget.objects.create(), "finish")
+        drain_queues()
+        old = ledger.now() - timedelta(days=2)
+        Job.objects.exclude(pk=fresh.pk).update(completed_at=old)
+        assert prune() == 1  # the old `finish` job; the new one is within PRUNE_AFTER
+        assert sorted(Job.objects.values_list("name", flat=True)) == [
+            "testapp.Widget:finish",
+            "testapp.Widget:once",
+        ]
+
+
+def test_scheduled_action__with_no_tenants_runs_nothing(ash_oban: Any) -> None:
+    action = ScheduledAction("nightly", "0 3 * * *")
+    with register(Widget, scheduled_actions=[action], list_tenants=[]):
+        job = schedule(Widget, "nightly")
+        assert drain_queues().success == 1
+    job.refresh_from_db()
+    assert job.state == "completed"
+    assert not Widget.objects.filter(name="nightly").exists()
+
+
+def test_run_queue__claims_by_priority_then_insertion(finish: Any) -> None:
+    made = [Widget.objects.create() for _ in range(3)]
+    run_trigger(made[0], "finish")
+    run_trigger(made[1], "finish", priority=0)
+    run_trigger(made[2], "finish")
+    order = [job.object_pk for job in (ledger.claim(QUEUE, 1)[0] for _ in range(3))]
+    assert order == [str(made[1].pk), str(made[0].pk), str(made[2].pk)]
+
+
+def test_claim__queue_limit_caps_running_jobs(finish: Any, settings: Any) -> None:
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "QUEUES": {QUEUE: {"limit": 2}}}
+    from ash_oban_django.conf import settings as conf
+
+    for _ in range(4):
+        run_trigger(Widget.objects.create(), "finish")
+    limit = conf.queue_limit(QUEUE)
+    first = ledger.claim(QUEUE, 10, max_running=limit)
+    assert len(first) == 2
+    assert ledger.claim(QUEUE, 10, max_running=limit) == []  # two are running
+    Job.objects.filter(pk=first[0].pk).update(state="completed")
+    assert len(ledger.claim(QUEUE, 10, max_running=limit)) == 1

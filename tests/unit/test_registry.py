@@ -1,0 +1,132 @@
+"""The registry: collection from `class Oban`, inheritance, register(), names, APPS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import models
+from django.test.utils import isolate_apps
+
+from ash_oban_django import AlreadyRegistered, ScheduledAction, Trigger, register
+from ash_oban_django.registry import Registry, find_oban_class, registry
+from tests.testapp.models import Widget
+
+
+@isolate_apps("tests.testapp")
+def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_parents() -> None:
+    class Expiring(models.Model):
+        class Meta:
+            abstract = True
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [Trigger("expire")]
+
+    class Coupon(Expiring):
+        class Meta:
+            app_label = "testapp"
+
+    class Voucher(Expiring):
+        class Meta:
+            app_label = "testapp"
+
+    class Special(Coupon):  # multi-table child of a concrete model
+        class Meta:
+            app_label = "testapp"
+
+    fresh = Registry()
+    fresh.collect([Coupon, Voucher, Special])
+    assert [e.label for e in fresh.entries()] == ["testapp.Coupon:expire", "testapp.Voucher:expire"]
+    assert fresh.problems == []
+    assert find_oban_class(Special) is None
+
+
+@isolate_apps("tests.testapp")
+def test_collect__default_names_and_queues() -> None:
+    class Invoice(models.Model):
+        class Meta:
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [Trigger("send", scheduler_queue="cron")]
+            scheduled_actions = [ScheduledAction("sweep", "0 * * * *")]
+
+    fresh = Registry()
+    fresh.collect([Invoice])
+    send = fresh.get_trigger(Invoice, "send")
+    assert (send.worker_name, send.scheduler_name) == (
+        "testapp.Invoice:send",
+        "testapp.Invoice:send:scheduler",
+    )
+    assert (send.queue, send.scheduler_queue) == ("testapp_invoice_send", "cron")
+    assert fresh.by_stable_name("testapp.Invoice:send:scheduler") == (send, "scheduler")
+    sweep = fresh.get(Invoice, "sweep")
+    assert (sweep.worker_name, sweep.queue) == ("testapp.Invoice:sweep", "testapp_invoice_sweep")
+    assert fresh.by_stable_name("testapp.Invoice:sweep") == (sweep, "action")
+
+
+@isolate_apps("tests.testapp")
+def test_collect__duplicates_are_refused_and_reported_with_both_places() -> None:
+    class Left(models.Model):
+        class Meta:
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [Trigger("go", worker_name="shared"), Trigger("go", action="x")]
+
+    class Right(models.Model):
+        class Meta:
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [Trigger("other", worker_name="shared")]
+
+    fresh = Registry()
+    fresh.collect([Left, Right])
+    assert [e.label for e in fresh.entries()] == ["testapp.Left:go"]
+    assert [p.id for p in fresh.problems] == ["ash_oban_django.E002"] * 2
+    assert "declared more than once on testapp.Left" in fresh.problems[0].msg
+    assert fresh.problems[1].msg == (
+        "The stable name 'shared' of testapp.Right:other "
+        f"({Right.__module__}.{Right.__qualname__}.Oban) is already used by testapp.Left:go "
+        f"({Left.__module__}.{Left.__qualname__}.Oban)."
+    )
+
+
+def test_register__context_manager_unregisters_on_exit() -> None:
+    with register(User, triggers=[Trigger("welcome", scheduler_cron=None)]) as registration:
+        assert registry.get_trigger(User, "welcome").label == "auth.User:welcome"
+        assert registration.entries[0].origin.startswith("register() at ")
+        assert __file__ in registration.entries[0].origin
+    with pytest.raises(LookupError, match="No trigger or scheduled action named 'welcome'"):
+        registry.get(User, "welcome")
+
+
+def test_register__duplicate_is_refused_naming_both_places() -> None:
+    with register(Widget, triggers=[Trigger("finish")]):
+        with pytest.raises(AlreadyRegistered) as info:
+            register(Widget, triggers=[Trigger("finish", worker_name="other")])
+        assert "'finish'" in str(info.value) and "register() at" in str(info.value)
+        with pytest.raises(AlreadyRegistered, match="stable name 'shop.Order:process'"):
+            register(User, triggers=[Trigger("process", worker_name="shop.Order:process")])
+    # Nothing of the refused calls stayed behind.
+    assert [e.label for e in registry.for_model(Widget)] == []
+    assert registry.for_model(User) == []
+
+
+def test_register__rejects_what_is_not_a_declaration() -> None:
+    with pytest.raises(ValueError, match="expected Trigger or ScheduledAction"):
+        register(Widget, triggers=["finish"])  # type: ignore[list-item]
+
+
+def test_apps_setting__limits_which_declarations_count(settings: Any) -> None:
+    labels = {e.label for e in registry.entries()}
+    assert {"shop.Order:process", "shop.Order:import_orders", "e2eapp.Ticket:handle"} <= labels
+    settings.ASH_OBAN = {"APPS": ["shop"]}
+    assert {e.label for e in registry.entries()} == {
+        "shop.Order:process",
+        "shop.Order:import_orders",
+    }
+    assert registry.by_stable_name("e2eapp.Ticket:handle") is None
