@@ -28,6 +28,8 @@ INSERT_CHUNK = 1000
 
 _FIELDS = {f.attname: f for f in Job._meta.concrete_fields if not f.primary_key}
 _ATTNAMES = list(_FIELDS)
+# Every column, in field order, for statements that return whole jobs.
+_SELECT = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
 
 
 def now() -> datetime:
@@ -284,6 +286,8 @@ def claim(
         "attempted_at": at,
         "attempted_by": node_name(),
     }
+    if connection.vendor == "postgresql" and max_running is None:
+        return _claim_returning(candidates[:limit], connection)
     with transaction.atomic(using=using):
         if max_running is not None and queue is not None:
             if connection.vendor == "postgresql":
@@ -312,22 +316,60 @@ def claim(
     return list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
 
 
+def lock_executing(job: Job) -> Job | None:
+    """Lock the row of a job still `executing` the same attempt (in the caller's
+    transaction); None when it moved on (rescued, cancelled, or run by someone else)."""
+    connection = connections[database()]
+    table = connection.ops.quote_name(Job._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    found = _fetch(
+        connection,
+        f"SELECT {_SELECT} FROM {table} WHERE id = %s AND state = %s AND attempt = %s{lock}",
+        [job.pk, State.EXECUTING, job.attempt],
+    )
+    return found[0] if found else None
+
+
+def complete(job: Job) -> None:
+    """Mark a job `completed` (the success path, inside the attempt's transaction)."""
+    job.state, job.completed_at = State.COMPLETED, now()
+    jobs().filter(pk=job.pk).update(state=job.state, completed_at=job.completed_at)
+
+
+def _fetch(connection: Any, sql: str, params: list[Any]) -> list[Job]:
+    """Jobs from a statement that returns every column (a raw SELECT or RETURNING)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    names = [f.attname for f in Job._meta.concrete_fields]
+    converters = [
+        (i, f.from_db_value)
+        for i, f in enumerate(Job._meta.concrete_fields)
+        if hasattr(f, "from_db_value")
+    ]
+    jobs_found = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i], None, connection)
+        jobs_found.append(Job.from_db(connection.alias, names, values))
+    return jobs_found
+
+
 def _claim_returning(candidates: QuerySet[Job], connection: Any) -> list[Job]:
     """One statement: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`."""
-    pick = candidates.select_for_update(skip_locked=True).values("id")
-    pick_sql, pick_params = pick.query.get_compiler(connection=connection).as_sql()
+    # Compiled without select_for_update (Django refuses that outside a transaction); the
+    # statement is atomic on its own, so it also runs in autocommit as one round trip.
+    pick_sql, pick_params = (
+        candidates.values("id").query.get_compiler(connection=connection).as_sql()
+    )
     table = connection.ops.quote_name(Job._meta.db_table)
-    fields = Job._meta.concrete_fields
-    names = [f.attname for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = (
         f"UPDATE {table} SET state = %s, attempt = attempt + 1, attempted_at = %s, "
-        f"attempted_by = %s WHERE id IN ({pick_sql}) RETURNING {columns}"
+        f"attempted_by = %s WHERE id IN ({pick_sql} FOR UPDATE SKIP LOCKED) "
+        f"RETURNING {_SELECT}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [State.EXECUTING, now(), node_name(), *pick_params])
-        rows = cursor.fetchall()
-    claimed = [Job.from_db(connection.alias, names, row) for row in rows]
+    claimed = _fetch(connection, sql, [State.EXECUTING, now(), node_name(), *pick_params])
     return sorted(claimed, key=lambda job: (job.priority, job.scheduled_at, job.id))
 
 

@@ -1,9 +1,11 @@
 """Run one claimed job to its next state.
 
-An attempt is one transaction that first locks the job row: on PostgreSQL that lock is the
-proof that the worker is alive (see `queue.rescue`). The action runs in a savepoint inside
-it, so its writes commit if and only if the job is recorded `completed`; a failure rolls the
-savepoint back and the outcome (retry, on_error, discard) is recorded in the same transaction.
+An attempt is one transaction that first locks the job row (on PostgreSQL that lock is the
+proof that the worker is alive, see `queue.rescue`), then re-reads and locks the record,
+calls the action and marks the job `completed`: the action's writes commit if and only if
+the job completes. When the action fails, that transaction rolls back as a whole, and the
+outcome (snooze, cancel, retry, on_error, discard) is recorded by a second transaction that
+locks the job again.
 """
 
 from __future__ import annotations
@@ -43,36 +45,45 @@ logger = logging.getLogger("ash_oban_django")
 def perform(job: Job) -> Job:
     """Run a job claimed by `ledger.claim` (state `executing`) and return it updated."""
     started = time.monotonic()
+    attempt: Attempt | None = None
     error: BaseException | None = None
-    with transaction.atomic(using=ledger.database()):
-        locked = (
-            ledger.jobs()
-            .select_for_update()
-            .filter(pk=job.pk, state=State.EXECUTING, attempt=job.attempt)
-            .first()
-        )
-        if locked is None:  # rescued or cancelled while it waited
-            return job
-        job = locked
-        found = registry.by_stable_name(job.name)
-        if found is None:
-            error = UnknownDeclaration(
-                f"No trigger or scheduled action has the stable name {job.name!r}. If it was "
-                f"renamed, set worker_name={job.name!r} (or scheduler_name) on the renamed "
-                "declaration so its queued jobs keep running; otherwise delete these jobs."
-            )
-            logger.error("Discarding job %s: %s", job.pk, error)
-            ledger.record(job, State.DISCARDED, errors=[error])
-        else:
-            error = Attempt(job, *found).run()
+    try:
+        with transaction.atomic(using=ledger.database()):
+            locked = ledger.lock_executing(job)
+            if locked is None:  # rescued or cancelled while it waited
+                return job
+            found = registry.by_stable_name(locked.name)
+            if found is None:
+                error = unknown_name(locked)
+                ledger.record(locked, State.DISCARDED, errors=[error])
+                job = locked
+            else:
+                attempt = Attempt(locked, *found)
+                attempt.run()
+                job = attempt.job
+    except Exception as exc:  # noqa: BLE001 - the attempt's outcome is recorded below
+        if attempt is None:
+            raise  # our own machinery failed: the job stays executing and gets rescued
+        error = attempt.conclude(exc)
+        job = attempt.job
     job_finished.send_robust(
         Job, job=job, state=job.state, duration=time.monotonic() - started, error=error
     )
     return job
 
 
+def unknown_name(job: Job) -> UnknownDeclaration:
+    error = UnknownDeclaration(
+        f"No trigger or scheduled action has the stable name {job.name!r}. If it was "
+        f"renamed, set worker_name={job.name!r} (or scheduler_name) on the renamed "
+        "declaration so its queued jobs keep running; otherwise delete these jobs."
+    )
+    logger.error("Discarding job %s: %s", job.pk, error)
+    return error
+
+
 class Attempt:
-    """One attempt of one job, inside the transaction that holds the job's row lock."""
+    """One attempt of one job."""
 
     def __init__(self, job: Job, entry: Registered, role: str) -> None:
         self.job = job
@@ -101,36 +112,45 @@ class Attempt:
             error=error,
         )
 
-    def run(self) -> BaseException | None:
-        """Run the body and record the outcome; returns the error of a failed attempt."""
+    def run(self) -> None:
+        """Run the body and complete the job, inside the transaction holding the job's lock.
+
+        Raises what the body raises: the caller rolls back and calls `conclude`.
+        """
         job = self.job
         if self.entry.state != "active":
             reason = f"{self.label} is {self.entry.state}"
             ledger.record(job, State.CANCELLED, meta={"cancel_reason": reason})
-            return None
+            return
         job_started.send_robust(Job, job=job, context=self.context())
-        try:
-            with transaction.atomic(using=self.using):
-                actor = lookup_actor(job.args.get("actor"))
-                with deadline(self.timeout):
-                    self.body(actor)
-        except Snooze as snooze:
-            ledger.record(
-                job,
-                State.SCHEDULED,
-                scheduled_at=ledger.schedule_in(snooze.seconds),
-                attempt=job.attempt - 1,
-                meta={"snoozed": int(job.meta.get("snoozed", 0)) + 1},
-            )
-        except (Cancel, TriggerNoLongerApplies) as cancel:
-            self.debug("%s no longer applies to pk=%s: %s", self.label, job.object_pk, cancel)
-            ledger.record(job, State.CANCELLED, meta={"cancel_reason": str(cancel)})
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
-            self.fail(exc)
-            return exc
-        else:
-            ledger.record(job, State.COMPLETED)
-        return None
+        actor = lookup_actor(job.args.get("actor"))
+        with deadline(self.timeout):
+            self.body(actor)
+        ledger.complete(job)
+
+    def conclude(self, error: Exception) -> Exception | None:
+        """Record the outcome of an attempt whose transaction rolled back with `error`;
+        returns the error when the attempt failed."""
+        with transaction.atomic(using=self.using):
+            locked = ledger.lock_executing(self.job)
+            if locked is None:  # rescued meanwhile: the rescue recorded what happened
+                return error
+            self.job = job = locked
+            if isinstance(error, Snooze):
+                ledger.record(
+                    job,
+                    State.SCHEDULED,
+                    scheduled_at=ledger.schedule_in(error.seconds),
+                    attempt=job.attempt - 1,
+                    meta={"snoozed": int(job.meta.get("snoozed", 0)) + 1},
+                )
+                return None
+            if isinstance(error, Cancel | TriggerNoLongerApplies):
+                self.debug("%s no longer applies to pk=%s: %s", self.label, job.object_pk, error)
+                ledger.record(job, State.CANCELLED, meta={"cancel_reason": str(error)})
+                return None
+            self.fail(error)
+            return error
 
     # -- what the job does -------------------------------------------------------------------
 

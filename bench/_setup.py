@@ -36,3 +36,4 @@ def setup_django(migrate: bool = False) -> None:
         from django.core.management import call_command
 
         call_command("migrate", run_syncdb=True, verbosity=0)
+        call_command("createcachetable", verbosity=0)
