@@ -276,9 +276,6 @@ def claim(
     """
     using = database()
     connection = connections[using]
-    if candidates is None:
-        candidates = runnable(queue)
-    candidates = candidates.order_by("priority", "scheduled_at", "id")
     at = now()
     changes = {
         "state": State.EXECUTING,
@@ -287,7 +284,14 @@ def claim(
         "attempted_by": node_name(),
     }
     if connection.vendor == "postgresql" and max_running is None:
-        return _claim_returning(candidates[:limit], connection)
+        if queue is not None and candidates is None:
+            return _claim_next(queue, limit, connection)
+        return _claim_returning(
+            runnable(queue) if candidates is None else candidates, limit, connection
+        )
+    candidates = (runnable(queue) if candidates is None else candidates).order_by(
+        "priority", "scheduled_at", "id"
+    )
     with transaction.atomic(using=using):
         if max_running is not None and queue is not None:
             if connection.vendor == "postgresql":
@@ -300,7 +304,7 @@ def claim(
             if limit <= 0:
                 return []
         if connection.vendor == "postgresql":
-            return _claim_returning(candidates[:limit], connection)
+            return _claim_returning(candidates, limit, connection)
         if connection.features.has_select_for_update_skip_locked:
             picked = list(
                 candidates.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
@@ -316,24 +320,45 @@ def claim(
     return list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
 
 
-def lock_executing(job: Job) -> Job | None:
+def lock_executing(job: Job, *, refresh: bool = False) -> Job | None:
     """Lock the row of a job still `executing` the same attempt (in the caller's
-    transaction); None when it moved on (rescued, cancelled, or run by someone else)."""
+    transaction); None when it moved on (rescued, cancelled, or run by someone else).
+
+    The job as claimed is returned as it is, unless `refresh` asks for the row's values.
+    """
     connection = connections[database()]
     table = connection.ops.quote_name(Job._meta.db_table)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    found = _fetch(
-        connection,
-        f"SELECT {_SELECT} FROM {table} WHERE id = %s AND state = %s AND attempt = %s{lock}",
-        [job.pk, State.EXECUTING, job.attempt],
-    )
-    return found[0] if found else None
+    columns = _SELECT if refresh else "id"
+    sql = f"SELECT {columns} FROM {table} WHERE id = %s AND state = %s AND attempt = %s{lock}"
+    params: list[Any] = [job.pk, State.EXECUTING, job.attempt]
+    if refresh:
+        found = _fetch(connection, sql, params)
+        return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return job if cursor.fetchone() else None
 
 
-def complete(job: Job) -> None:
-    """Mark a job `completed` (the success path, inside the attempt's transaction)."""
+def complete(job: Job, *, claim_from: str | None = None) -> Job | None:
+    """Mark a job `completed` (the success path, inside the attempt's transaction).
+
+    With `claim_from` (PostgreSQL), the same statement also claims the next job of that
+    queue, which then commits with this one: a dispatch task going through a queue pays
+    one statement and one commit per job for both.
+    """
     job.state, job.completed_at = State.COMPLETED, now()
-    jobs().filter(pk=job.pk).update(state=job.state, completed_at=job.completed_at)
+    connection = connections[database()]
+    table = connection.ops.quote_name(Job._meta.db_table)
+    done = f"UPDATE {table} SET state = %s, completed_at = %s WHERE id = %s"
+    params: list[Any] = [job.state, job.completed_at, job.pk]
+    if claim_from is None or connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(done, params)
+        return None
+    claim_sql, claim_params = _claim_statement(connection, _CLAIM_NEXT, [claim_from, now(), 1])
+    claimed = _fetch(connection, f"WITH done AS ({done}) {claim_sql}", [*params, *claim_params])
+    return claimed[0] if claimed else None
 
 
 def _fetch(connection: Any, sql: str, params: list[Any]) -> list[Job]:
@@ -356,20 +381,40 @@ def _fetch(connection: Any, sql: str, params: list[Any]) -> list[Job]:
     return jobs_found
 
 
-def _claim_returning(candidates: QuerySet[Job], connection: Any) -> list[Job]:
+def _claim_returning(candidates: QuerySet[Job], limit: int, connection: Any) -> list[Job]:
     """One statement: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`."""
     # Compiled without select_for_update (Django refuses that outside a transaction); the
     # statement is atomic on its own, so it also runs in autocommit as one round trip.
-    pick_sql, pick_params = (
-        candidates.values("id").query.get_compiler(connection=connection).as_sql()
-    )
+    pick = candidates.order_by("priority", "scheduled_at", "id").values("id")[:limit]
+    pick_sql, pick_params = pick.query.get_compiler(connection=connection).as_sql()
+    return _claim_sql(connection, f"{pick_sql} FOR UPDATE SKIP LOCKED", list(pick_params))
+
+
+_CLAIM_NEXT = (
+    f'SELECT id FROM "{Job._meta.db_table}" WHERE queue = %s AND state IN '
+    f"({', '.join(repr(str(s)) for s in RUNNABLE_STATES)}) AND scheduled_at <= %s "
+    "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
+)
+
+
+def _claim_next(queue: str, limit: int, connection: Any) -> list[Job]:
+    """The dispatch path's claim, written out: it runs once per job, so no ORM compiling."""
+    return _claim_sql(connection, _CLAIM_NEXT, [queue, now(), limit])
+
+
+def _claim_statement(
+    connection: Any, pick_sql: str, pick_params: list[Any]
+) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(Job._meta.db_table)
     sql = (
         f"UPDATE {table} SET state = %s, attempt = attempt + 1, attempted_at = %s, "
-        f"attempted_by = %s WHERE id IN ({pick_sql} FOR UPDATE SKIP LOCKED) "
-        f"RETURNING {_SELECT}"
+        f"attempted_by = %s WHERE id IN ({pick_sql}) RETURNING {_SELECT}"
     )
-    claimed = _fetch(connection, sql, [State.EXECUTING, now(), node_name(), *pick_params])
+    return sql, [State.EXECUTING, now(), node_name(), *pick_params]
+
+
+def _claim_sql(connection: Any, pick_sql: str, pick_params: list[Any]) -> list[Job]:
+    claimed = _fetch(connection, *_claim_statement(connection, pick_sql, pick_params))
     return sorted(claimed, key=lambda job: (job.priority, job.scheduled_at, job.id))
 
 

@@ -23,7 +23,7 @@ from django.db.models import Count
 from . import ledger
 from .conf import settings
 from .exceptions import JobOrphaned
-from .models import State
+from .models import Job, State
 from .registry import RegisteredTrigger, registry
 
 logger = logging.getLogger("ash_oban_django")
@@ -98,22 +98,26 @@ def wake(queues: dict[str, int] | Iterable[str]) -> None:
 def run_queue(queue: str) -> int:
     """The django-q2 task: run runnable jobs of `queue` until it is empty or the batch is
     done, then hand the rest to a fresh task so other queues get their turn."""
-    from .worker import perform
+    from .worker import perform_and_claim
 
     ran = 0
     budget = settings.DISPATCH_BATCH
+    limit = settings.queue_limit(queue)
     stop_at = time.monotonic() + TASK_SECONDS
-    while ran < budget and time.monotonic() < stop_at:
-        claimed = ledger.claim(
-            queue, min(CLAIM_BATCH, budget - ran), max_running=settings.queue_limit(queue)
-        )
-        if not claimed:
-            if not wait_for_due(queue):
-                return ran
-            continue
-        for job in claimed:
-            perform(job)
-            ran += 1
+    job: Job | None = None
+    while job is not None or (ran < budget and time.monotonic() < stop_at):
+        if job is None:
+            claimed = ledger.claim(queue, CLAIM_BATCH, max_running=limit)
+            if not claimed:
+                if not wait_for_due(queue):
+                    return ran
+                continue
+            job = claimed[0]
+        # While the task goes on, each completion claims the next job in its own statement
+        # (not for limited queues, whose claims count the running jobs first).
+        more = limit is None and ran + 1 < budget and time.monotonic() < stop_at
+        _, job = perform_and_claim(job, claim_from=queue if more else None)
+        ran += 1
     if ledger.runnable(queue).exists():
         wake({queue: 1})
     return ran

@@ -44,14 +44,21 @@ logger = logging.getLogger("ash_oban_django")
 
 def perform(job: Job) -> Job:
     """Run a job claimed by `ledger.claim` (state `executing`) and return it updated."""
+    return perform_and_claim(job)[0]
+
+
+def perform_and_claim(job: Job, claim_from: str | None = None) -> tuple[Job, Job | None]:
+    """`perform`; when the job completes, also claim the next job of queue `claim_from`
+    in the same transaction (see `ledger.complete`). Returns the job and the one claimed."""
     started = time.monotonic()
     attempt: Attempt | None = None
     error: BaseException | None = None
+    claimed: Job | None = None
     try:
         with transaction.atomic(using=ledger.database()):
             locked = ledger.lock_executing(job)
             if locked is None:  # rescued or cancelled while it waited
-                return job
+                return job, None
             found = registry.by_stable_name(locked.name)
             if found is None:
                 error = unknown_name(locked)
@@ -59,17 +66,17 @@ def perform(job: Job) -> Job:
                 job = locked
             else:
                 attempt = Attempt(locked, *found)
-                attempt.run()
+                claimed = attempt.run(claim_from)
                 job = attempt.job
     except Exception as exc:  # noqa: BLE001 - the attempt's outcome is recorded below
         if attempt is None:
             raise  # our own machinery failed: the job stays executing and gets rescued
         error = attempt.conclude(exc)
-        job = attempt.job
+        job, claimed = attempt.job, None
     job_finished.send_robust(
         Job, job=job, state=job.state, duration=time.monotonic() - started, error=error
     )
-    return job
+    return job, claimed
 
 
 def unknown_name(job: Job) -> UnknownDeclaration:
@@ -112,8 +119,9 @@ class Attempt:
             error=error,
         )
 
-    def run(self) -> None:
-        """Run the body and complete the job, inside the transaction holding the job's lock.
+    def run(self, claim_from: str | None = None) -> Job | None:
+        """Run the body and complete the job, inside the transaction holding the job's lock;
+        returns the next job claimed from `claim_from`, if asked.
 
         Raises what the body raises: the caller rolls back and calls `conclude`.
         """
@@ -121,18 +129,18 @@ class Attempt:
         if self.entry.state != "active":
             reason = f"{self.label} is {self.entry.state}"
             ledger.record(job, State.CANCELLED, meta={"cancel_reason": reason})
-            return
+            return None
         job_started.send_robust(Job, job=job, context=self.context())
         actor = lookup_actor(job.args.get("actor"))
         with deadline(self.timeout):
             self.body(actor)
-        ledger.complete(job)
+        return ledger.complete(job, claim_from=claim_from)
 
     def conclude(self, error: Exception) -> Exception | None:
         """Record the outcome of an attempt whose transaction rolled back with `error`;
         returns the error when the attempt failed."""
         with transaction.atomic(using=self.using):
-            locked = ledger.lock_executing(self.job)
+            locked = ledger.lock_executing(self.job, refresh=True)
             if locked is None:  # rescued meanwhile: the rescue recorded what happened
                 return error
             self.job = job = locked

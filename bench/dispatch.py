@@ -69,8 +69,12 @@ def start_cluster(log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "Q_WORKERS": "2", "ASH_OBAN_LOG": "ERROR"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=_setup.ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=_setup.ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -107,13 +111,18 @@ def main() -> None:
     _setup.create_database()
     _setup.setup_django(migrate=True)
     rows = args.jobs
-    floor = measure_floor(rows)
-    ours = measure_ours(rows)
+    # Interleaved, best of two each: the machine's disk makes single runs noisy.
+    floor = ours = float("inf")
+    for _ in range(2):
+        floor = min(floor, measure_floor(rows))
+        ours = min(ours, measure_ours(rows))
     print(f"jobs: {rows:,} (action: one UPDATE of its locked row), 2 worker processes")
     print(f"raw floor (2 psycopg processes): {floor:6.2f} s  {rows / floor:8,.0f} rows/s")
     print(f"qcluster end to end:             {ours:6.2f} s  {rows / ours:8,.0f} jobs/s")
     share = floor / ours
-    print(f"throughput vs floor: {share:.0%}  (target >= 50%: {'met' if share >= 0.5 else 'NOT met'})")
+    print(
+        f"throughput vs floor: {share:.0%}  (target >= 50%: {'met' if share >= 0.5 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

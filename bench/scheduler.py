@@ -108,8 +108,10 @@ def throughput(rows: int) -> None:
     print(f"raw INSERT ... SELECT floor: {best_floor:.3f} s ({rows / best_floor:,.0f} rows/s)")
     print(f"scheduler run:               {best_ours:.3f} s ({rows / best_ours:,.0f} rows/s)")
     ratio = best_ours / best_floor
-    print(f"ratio scheduler / floor:     {ratio:.2f}x  (target <= 2.00x: "
-          f"{'met' if ratio <= 2 else 'NOT met'})")
+    print(
+        f"ratio scheduler / floor:     {ratio:.2f}x  (target <= 2.00x: "
+        f"{'met' if ratio <= 2 else 'NOT met'})"
+    )
 
 
 def memory_child(rows: int) -> None:
@@ -133,15 +135,23 @@ def memory_child(rows: int) -> None:
 def memory(sizes: list[int]) -> None:
     peaks = {}
     for rows in sizes:
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(rows)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         peaks[rows] = result["peak_bytes"]
-        print(f"peak memory at {rows:>9,} rows: {result['peak_bytes'] / 1024 / 1024:7.2f} MiB "
-              f"(run took {result['seconds']:.1f} s under tracemalloc)")
+        print(
+            f"peak memory at {rows:>9,} rows: {result['peak_bytes'] / 1024 / 1024:7.2f} MiB "
+            f"(run took {result['seconds']:.1f} s under tracemalloc)"
+        )
     small, large = peaks[min(sizes)], peaks[max(sizes)]
-    print(f"peak at {max(sizes):,} / peak at {min(sizes):,}: {large / small:.2f}  "
-          f"(target <= 1.00 + noise: {'met' if large <= small * 1.05 else 'NOT met'})")
+    print(
+        f"peak at {max(sizes):,} / peak at {min(sizes):,}: {large / small:.2f}  "
+        f"(target <= 1.00 + noise: {'met' if large <= small * 1.05 else 'NOT met'})"
+    )
 
 
 def main() -> None:
