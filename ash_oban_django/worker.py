@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from . import ledger
 from .actors import lookup_actor
@@ -324,14 +324,13 @@ def reread(entry: RegisteredTrigger, job: Job) -> Model | None:
     """The job's row, if it still matches `where`; locked when `lock_for_update`."""
     trigger = entry.trigger
     queryset = filter_tenant(entry.queryset(for_worker=True), entry, job.tenant)
-    if trigger.where is not None:
-        queryset = queryset.filter(trigger.where)
-    queryset = queryset.filter(pk=job.object_pk)
+    queryset = queryset.filter(trigger.where or Q(), pk=job.object_pk)
     if trigger.lock_for_update:
         features = connections[queryset.db].features
         of = ("self",) if features.has_select_for_update_of else ()
         queryset = queryset.select_for_update(of=of)
-    return queryset.first()
+    # At most one row (the pk): evaluated as it is, without first()'s ordering and slicing.
+    return next(iter(queryset), None)
 
 
 def check_permission(entry: RegisteredTrigger, record: Model, actor: Any) -> None:

@@ -60,8 +60,6 @@ DATABASES = {
         default=f"sqlite:///{SQLITE_PATH}", conn_max_age=60, conn_health_checks=True
     )
 }
-if os.environ.get("DB_SERVER_SIDE_BINDING") == "1":
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, qcluster workers) write to one file: wait for the lock rather
     # than fail, and take it at BEGIN so two writers never deadlock upgrading a read lock.
