@@ -1,7 +1,9 @@
 # Quickstart: `make demo` runs the example project, `make test` runs the test suite.
 # Both create .venv on first use. DATABASE_URL=postgres://... runs either on PostgreSQL.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
+# Extra requirements for the virtualenv, e.g. EXTRA_PIP='django>=6,<7' to test Django 6.
+EXTRA_PIP ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' $(if $(EXTRA_PIP),'$(EXTRA_PIP)')
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -60,12 +60,14 @@ def widget_checks() -> Iterator[Any]:
         registrations.pop().unregister()
 
 
+@pytest.mark.django_db  # Django's own model checks ask the database
 def test_check__clean_project_has_no_messages() -> None:
     assert check_declarations() == []
     assert check_settings() == []
     assert ours(run_checks()) == []
 
 
+@pytest.mark.django_db  # Django's own model checks ask the database
 def test_check__registered_with_django_under_their_tags(widget_checks: Any, settings: Any) -> None:
     widget_checks(triggers=[trigger("finish", where=Q(nope=1))])
     assert ids(ours(run_checks(tags=[Tags.models]))) == ["ash_oban_django.E004"]
