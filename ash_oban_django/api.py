@@ -131,13 +131,7 @@ def run_trigger(
         args=args,
         **job_options,
     )
-    ledger.insert([job])
-    if job.conflict:
-        existing = ledger.find_existing(job)
-        if existing is not None:
-            existing.conflict = True
-            return existing
-    return job
+    return ledger.insert_one(job)
 
 
 def run_triggers(
@@ -220,13 +214,7 @@ def schedule_entry(
             args=args,
             tags=action.tags,
         )
-    ledger.insert([job])
-    if job.conflict:
-        existing = ledger.find_existing(job)
-        if existing is not None:
-            existing.conflict = True
-            return existing
-    return job
+    return ledger.insert_one(job)
 
 
 Target = type[Model] | tuple[type[Model], str] | str | Sequence[Any]

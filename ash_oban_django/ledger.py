@@ -21,7 +21,15 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .conf import settings
-from .models import ALL_TENANTS, INCOMPLETE_STATES, RUNNABLE_STATES, Job, Kind, State, tenant_key
+from .models import (
+    ALL_TENANTS,
+    INCOMPLETE_STATES,
+    RUNNABLE_STATES,
+    UNIQUE_WHILE,
+    Job,
+    State,
+    tenant_key,
+)
 
 # Rows per INSERT statement: keeps SQLite under its bound-parameter limit.
 INSERT_CHUNK = 1000
@@ -240,16 +248,21 @@ def _insert_unnest(rows: Rows, connection: Any) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def find_existing(job: Job) -> Job | None:
-    """The job that holds `job`'s unique key (used after a conflict)."""
-    from .models import UNIQUE_WHILE
-
-    return (
-        jobs()
-        .filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk, tenant_key=job.tenant_key)
-        .order_by("-id")
-        .first()
-    )
+def insert_one(job: Job) -> Job:
+    """Insert one job; on a conflict, return the job that holds its unique key instead,
+    with `conflict` set."""
+    insert([job])
+    if job.conflict:
+        existing = (
+            jobs()
+            .filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk, tenant_key=job.tenant_key)
+            .order_by("-id")
+            .first()
+        )
+        if existing is not None:
+            existing.conflict = True
+            return existing
+    return job
 
 
 # -- claiming ---------------------------------------------------------------------------------
@@ -531,20 +544,6 @@ def cancel(queryset: QuerySet[Job], reason: str = "cancelled by an operator") ->
                 )
             )
     return count
-
-
-def kind_of(name: str) -> Kind | None:
-    from .registry import registry
-
-    found = registry.by_stable_name(name)
-    if found is None:
-        return None
-    return {"worker": Kind.TRIGGER, "scheduler": Kind.SCHEDULER, "action": Kind.ACTION}[found[1]]
-
-
-def incomplete(name: str | None = None) -> QuerySet[Job]:
-    qs = jobs().filter(state__in=INCOMPLETE_STATES)
-    return qs if name is None else qs.filter(name=name)
 
 
 def q_finished_before(cutoff: datetime) -> Q:

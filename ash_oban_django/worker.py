@@ -15,7 +15,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -385,14 +385,3 @@ def deadline(seconds: float | None) -> Iterator[None]:
                 signal.setitimer(signal.ITIMER_REAL, max(previous_delay - elapsed, 0.001))
     if time.monotonic() - started > seconds:
         raise JobTimeout(message)
-
-
-def run_claimed(claimed: list[Job], on_done: Callable[[Job], None] | None = None) -> list[Job]:
-    """Perform claimed jobs one after the other."""
-    done = []
-    for job in claimed:
-        finished = perform(job)
-        done.append(finished)
-        if on_done:
-            on_done(finished)
-    return done
