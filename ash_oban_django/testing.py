@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import pytest
+try:
+    import pytest
+except ImportError:  # the helpers work without pytest; only the fixtures need it
+    pytest = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -158,19 +161,20 @@ class AshObanHelpers:
     refute_would_schedule = staticmethod(refute_would_schedule)
 
 
-@pytest.fixture
-def ash_oban() -> Iterator[AshObanHelpers]:
-    """Test helpers; jobs are not handed to django-q2 while the test runs."""
-    from .queue import set_dispatch
+if pytest is not None:
 
-    previous = set_dispatch(False)
-    try:
-        yield AshObanHelpers()
-    finally:
-        set_dispatch(previous)
+    @pytest.fixture
+    def ash_oban() -> Iterator[AshObanHelpers]:
+        """Test helpers; jobs are not handed to django-q2 while the test runs."""
+        from .queue import set_dispatch
 
+        previous = set_dispatch(False)
+        try:
+            yield AshObanHelpers()
+        finally:
+            set_dispatch(previous)
 
-@pytest.fixture
-def ash_oban_drain(ash_oban: AshObanHelpers) -> Any:
-    """`drain_queues`, with dispatch to django-q2 turned off."""
-    return drain_queues
+    @pytest.fixture
+    def ash_oban_drain(ash_oban: AshObanHelpers) -> Any:
+        """`drain_queues`, with dispatch to django-q2 turned off."""
+        return drain_queues

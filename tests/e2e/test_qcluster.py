@@ -92,3 +92,19 @@ def test_worker_killed_mid_action_is_rolled_back_and_rescued(
     assert (job.state, job.attempt) == ("completed", 2)
     assert job.errors[0]["error"].startswith("JobOrphaned: the worker running attempt 1")
     assert ticket.calls == 1  # the killed attempt's write was rolled back
+
+
+def test_renamed_trigger_with_its_worker_name_kept_runs_the_queued_jobs(
+    start_cluster: Callable[..., Cluster],
+) -> None:
+    tickets = [Ticket.objects.create() for _ in range(5)]
+    jobs = [run_trigger(ticket, "handle") for ticket in tickets]  # queued under the old name
+    Job.objects.update(state="scheduled", scheduled_at=timezone.now())  # no task hands them
+    cluster = start_cluster(E2E_RENAMED="1")  # this deployment calls it "process_ticket"
+    time.sleep(3)
+    maintain()  # the maintenance pass wakes the queue
+    wait_until(all_processed, 30, "the renamed trigger's jobs", [cluster])
+    assert {job.name for job in Job.objects.filter(pk__in=[j.pk for j in jobs])} == {
+        "e2eapp.Ticket:handle"
+    }
+    assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
