@@ -8,6 +8,7 @@ settings (a missing method, an unknown field) are system checks instead (`checks
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,6 +127,32 @@ def _freeze(obj: object, attribute: str, value: object) -> None:
     object.__setattr__(obj, attribute, value)
 
 
+def _validate_or_defer(declaration: object, validate: Callable[[], None]) -> None:
+    """Validate; inside a model's `class Oban` body, keep the problem instead of raising.
+
+    A model module that raised at import would stop every management command with a
+    traceback; kept on the declaration, the problem is reported by `manage.py check` as
+    `ash_oban_django.E019` instead, and the declaration is not registered.
+    """
+    try:
+        validate()
+    except InvalidDeclaration as exc:
+        if not _in_oban_class_body():
+            raise
+        _freeze(declaration, "problem", str(exc))
+
+
+def _in_oban_class_body() -> bool:
+    frame = sys._getframe(1)
+    for _ in range(8):  # this function, the validator, __post_init__, __init__, the caller
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "Oban" and "__qualname__" in frame.f_locals:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """Run `action` on every row that matches `where`, one background job per row."""
@@ -165,8 +192,13 @@ class Trigger:
     tags: tuple[str, ...] = ()
     worker_name: str | None = None
     scheduler_name: str | None = None
+    # Set instead of raising when the declaration sits in a model's `class Oban` body.
+    problem: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _validate_or_defer(self, self._validate)
+
+    def _validate(self) -> None:
         check = _Validator("Trigger", self.name)
         check.name(self.name)
         _freeze(self, "action", self.action if self.action is not None else self.name)
@@ -260,8 +292,12 @@ class ScheduledAction:
     debug: bool = False
     tags: tuple[str, ...] = ()
     worker_name: str | None = None
+    problem: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _validate_or_defer(self, self._validate)
+
+    def _validate(self) -> None:
         check = _Validator("ScheduledAction", self.name)
         check.name(self.name)
         check.cron("cron", self.cron)

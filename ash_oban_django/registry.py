@@ -221,6 +221,17 @@ class Registry:
                 )
                 continue
             for entry in entries:
+                if entry.declaration.problem:
+                    self.problems.append(
+                        Problem(
+                            "ash_oban_django.E019",
+                            f"{origin}: {entry.declaration.problem}",
+                            "Fix the option as the message says; the declarations reference "
+                            "lists every option and the values it takes.",
+                            model,
+                        )
+                    )
+                    continue
                 clash = self._clash(entry)
                 if clash:
                     self.problems.append(
@@ -282,12 +293,14 @@ class Registry:
         added: list[Registered] = []
         try:
             for entry in entries:
+                if entry.declaration.problem:
+                    raise InvalidDeclaration(entry.declaration.problem)
                 clash = self._clash(entry)
                 if clash:
                     raise AlreadyRegistered(clash)
                 self._explicit.append(entry)
                 added.append(entry)
-        except AlreadyRegistered:
+        except (AlreadyRegistered, InvalidDeclaration):
             self._remove(added)
             raise
         return Registration(self, added)

@@ -44,14 +44,14 @@ def _default(field: dataclasses.Field[Any]) -> str:
 def options_table(cls: type, help_texts: dict[str, str] | None = None) -> str:
     """The Markdown table of every field of `cls`; raises if one has no help text."""
     help_texts = declarations.OPTION_HELP if help_texts is None else help_texts
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in help_texts]
+    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in help_texts]
     if missing:
         raise ValueError(
             f"{cls.__name__} field(s) {', '.join(missing)} have no entry in "
             "ash_oban_django.declarations.OPTION_HELP; add one sentence for each."
         )
     rows = ["| option | default | meaning |", "| --- | --- | --- |"]
-    for field in dataclasses.fields(cls):
+    for field in (f for f in dataclasses.fields(cls) if f.init):
         name = f"`{field.name}`" + ("" if field.kw_only else " (positional)")
         rows.append(f"| {name} | {_cell(_default(field))} | {_cell(help_texts[field.name])} |")
     return "\n".join(rows)

@@ -19,7 +19,7 @@ CLASSES = [Trigger, ScheduledAction]
 
 
 def field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+    return [f.name for f in dataclasses.fields(cls) if f.init]  # the options
 
 
 def load_hooks() -> ModuleType:

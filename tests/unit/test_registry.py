@@ -130,3 +130,27 @@ def test_apps_setting__limits_which_declarations_count(settings: Any) -> None:
         "shop.Order:import_orders",
     }
     assert registry.by_stable_name("e2eapp.Ticket:handle") is None
+
+
+@isolate_apps("tests.testapp")
+def test_collect__bad_option_in_class_oban_is_a_check_error_not_an_import_crash() -> None:
+    class Parcel(models.Model):  # defining the model raises nothing
+        class Meta:
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [Trigger("ship", max_attempts=0), Trigger("track")]
+
+    fresh = Registry()
+    fresh.collect([Parcel])
+    assert [e.label for e in fresh.entries()] == ["testapp.Parcel:track"]
+    (problem,) = fresh.problems
+    assert problem.id == "ash_oban_django.E019"
+    assert problem.msg.endswith("Trigger 'ship': `max_attempts` must be an integer >= 1, got 0")
+    assert problem.obj is Parcel
+    from ash_oban_django.checks import check_declarations
+
+    assert [m.id for m in check_declarations(registry=fresh)][:1] == ["ash_oban_django.E019"]
+    # Outside a `class Oban` body the same declaration raises at once.
+    with pytest.raises(ValueError, match="`max_attempts` must be an integer >= 1, got 0"):
+        Trigger("ship", max_attempts=0)
