@@ -5,7 +5,7 @@ declaration against its model; `check_settings` checks `ASH_OBAN`. Both read the
 they run, and neither raises: a check that trips over something unexpected reports E000.
 
 Ids: E000 a check itself failed; E001 malformed `class Oban`; E002 duplicate name or stable
-name; E003 cron that never fires; E004 bad `where`; E005 bad `sort`; E006 bad trigger action;
+name; E019 an invalid option value in `class Oban` (the last three found by the registry); E003 cron that never fires; E004 bad `where`; E005 bad `sort`; E006 bad trigger action;
 E007 bad `on_error`; E008 bad scheduled-action method; E009 queue on an unknown django-q2
 cluster; E010 arguments that are not JSON; E011 bad `ASH_OBAN`; E012 unknown manager;
 E013 bad tenant field; E014 bad `list_tenants`; E015 unknown app in `APPS`;
