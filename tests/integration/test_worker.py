@@ -322,3 +322,39 @@ def test_worker__errors_are_logged_per_flags(
     assert [r.levelname for r in caplog.records] == ["ERROR"]
     assert "Final error on attempt 2 of testapp.Failing:finish" in caplog.text
     assert f"boom {widget.pk}" in caplog.text
+
+
+def test_current_job__lets_a_permission_backend_allow_work_done_in_a_job(ash_oban: Any) -> None:
+    actor = User.objects.create_user("bob")
+    widget = Widget.objects.create()
+    assert not actor.has_perm("testapp.purge_widget", widget)  # outside a job
+    trigger = Trigger("finish", scheduler_cron=None, permission="testapp.purge_widget")
+    with register(Widget, triggers=[trigger]):
+        job = run_trigger(widget, "finish", actor=actor)
+        drain_queues()
+    job.refresh_from_db()
+    assert job.state == "completed"
+    assert Widget.objects.get(pk=widget.pk).done
+
+
+def test_debug__logs_each_step_for_a_debug_trigger(
+    ash_oban: Any, caplog: pytest.LogCaptureFixture, settings: Any
+) -> None:
+    widget = Widget.objects.create()
+    with register(Widget, triggers=[Trigger("finish", where=Q(done=False), debug=True)]):
+        from ash_oban_django import schedule_and_run_triggers
+
+        with caplog.at_level(logging.DEBUG, "ash_oban_django"):
+            schedule_and_run_triggers(Widget, drain_queues=True)
+    assert f"Trigger testapp.Widget:finish triggered for pk={widget.pk}" in caplog.text
+    assert "1 rows matched, 1 jobs inserted, 0 duplicates skipped" in caplog.text
+    caplog.clear()
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "DEBUG_ALL_TRIGGERS": True}
+    other = Widget.objects.create()
+    with (
+        register(Widget, triggers=[Trigger("finish", where=Q(done=False))]),
+        caplog.at_level(logging.DEBUG, "ash_oban_django"),
+    ):
+        run_trigger(other, "finish")
+        drain_queues()
+    assert f"triggered for pk={other.pk}" in caplog.text
