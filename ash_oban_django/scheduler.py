@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db import connections
+from django.db.models import F, Model, QuerySet
 
 from . import ledger
 from .actors import store_actor
@@ -88,51 +89,84 @@ def scan(entry: RegisteredTrigger, tenant: Any) -> Iterator[Sequence[Any]]:
     queryset = filter_tenant(entry.queryset(), entry, tenant)
     if trigger.where is not None:
         queryset = queryset.filter(trigger.where)
-    order = [*trigger.sort, "pk"]
-    fields = [name.lstrip("-") for name in order]
     want_rows = needs_instances(entry)
+    pages = KeysetPages(queryset, [*trigger.sort, "pk"])
     remaining = trigger.record_limit
-    after: Q | None = None
     while remaining is None or remaining > 0:
-        size = (
-            trigger.stream_batch_size
-            if remaining is None
-            else min(remaining, trigger.stream_batch_size)
-        )
-        page_qs: QuerySet[Any] = queryset.filter(after) if after is not None else queryset
-        page_qs = page_qs.order_by(*order)
-        page: list[Any] = list(page_qs[:size] if want_rows else page_qs.values_list(*fields)[:size])
+        size = trigger.stream_batch_size
+        size = size if remaining is None else min(remaining, size)
+        page = pages.next(size)
         if not page:
             return
-        yield page
+        yield pages.instances(page) if want_rows else page
         if remaining is not None:
             remaining -= len(page)
         if len(page) < size:
             return
-        last = page[-1]
-        values = [_value(last, name) for name in fields] if want_rows else list(last)
-        after = keyset_after(order, values)
 
 
-def _value(row: Model, path: str) -> Any:
-    value: Any = row
-    for part in path.split("__"):
-        value = value.pk if part == "pk" else getattr(value, part)
-    if isinstance(value, Model):
-        value = value.pk
-    return value
+class KeysetPages:
+    """Keyset pages of `queryset` in `order` (field paths, '-' for descending; pk last).
 
+    The queryset is compiled once; each page wraps it in
+    `SELECT ... WHERE (keys) > (last keys) ORDER BY keys LIMIT n`, so a long scan costs one
+    small statement a page and no ORM work that grows with it.
+    """
 
-def keyset_after(order: Sequence[str], values: Sequence[Any]) -> Q:
-    """Rows that come after `values` in `order` (fields, '-' for descending)."""
-    condition = Q()
-    equal_so_far = Q()
-    for name, value in zip(order, values, strict=True):
-        field = name.lstrip("-")
-        lookup = "lt" if name.startswith("-") else "gt"
-        condition |= equal_so_far & Q(**{f"{field}__{lookup}": value})
-        equal_so_far &= Q(**{field: value})
-    return condition
+    def __init__(self, queryset: QuerySet[Any], order: Sequence[str]) -> None:
+        self.queryset = queryset
+        self.descending = [name.startswith("-") for name in order]
+        self.keys = [f"ash_oban_k{i}" for i in range(len(order))]
+        keyed = (
+            queryset.annotate(
+                **{k: F(n.lstrip("-")) for k, n in zip(self.keys, order, strict=True)}
+            )
+            .order_by()
+            .values_list(*self.keys)
+        )
+        self.connection = connections[keyed.db]
+        sql, params = keyed.query.get_compiler(connection=self.connection).as_sql()
+        self.base_sql, self.base_params = sql, list(params)
+        self.pk_field = queryset.model._meta.pk
+        self.last: tuple[Any, ...] | None = None
+
+    def next(self, size: int) -> list[tuple[Any, ...]]:
+        quote = self.connection.ops.quote_name
+        columns = [quote(k) for k in self.keys]
+        order_by = ", ".join(
+            f"{c} {'DESC' if desc else 'ASC'}"
+            for c, desc in zip(columns, self.descending, strict=True)
+        )
+        where, params = "", list(self.base_params)
+        if self.last is not None:
+            # (k0 > v0) OR (k0 = v0 AND k1 > v1) OR ... with < for descending keys.
+            ors = []
+            for i, column in enumerate(columns):
+                ands = [f"{c} = %s" for c in columns[:i]]
+                ands.append(f"{column} {'<' if self.descending[i] else '>'} %s")
+                ors.append("(" + " AND ".join(ands) + ")")
+                params += [*self.last[:i], self.last[i]]
+            where = "WHERE " + " OR ".join(ors)
+        sql = (
+            f"SELECT {', '.join(columns)} FROM ({self.base_sql}) AS ash_oban_scan {where} "
+            f"ORDER BY {order_by} LIMIT %s"
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*params, size])
+            rows = cursor.fetchall()
+        if rows:
+            self.last = tuple(rows[-1])
+        # The pk as the model's field reads it (a UUID stored as text on SQLite, say), so the
+        # job's object_pk is the same whoever inserts it.
+        to_python = self.pk_field.to_python
+        return [(*row[:-1], to_python(row[-1])) for row in rows]
+
+    def instances(self, page: Sequence[tuple[Any, ...]]) -> list[Model]:
+        """The page's rows as model instances, in page order (for `read_metadata` and
+        callable `extra_args`, which see the whole row)."""
+        pks = [row[-1] for row in page]
+        by_pk = {obj.pk: obj for obj in self.queryset.filter(pk__in=pks)}
+        return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
 def needs_instances(entry: RegisteredTrigger) -> bool:

@@ -134,7 +134,10 @@ def memory_child(rows: int, table_rows: int) -> None:
     # run (CPython's method cache keeps up to 4096 names) count what they free as well.
     tracemalloc.start()
     # A long-lived worker has run before: imports and caches are warm, whatever the rows.
-    with register(Widget, triggers=[trigger()]):
+    # Small pages, so the warm-up compiles many statements: CPython's method cache holds
+    # name strings in up to 4096 slots and fills by a few slots per page.
+    warm = Trigger("finish", where=Q(done=False, errored=False), stream_batch_size=50)
+    with register(Widget, triggers=[warm]):
         run_scheduler_once()
     empty_ledger()
     measured = Trigger("finish", where=Q(done=False, errored=False), record_limit=rows)
