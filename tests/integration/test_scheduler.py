@@ -344,3 +344,17 @@ def test_schedule_and_run_triggers__counts_by_app_model_and_name() -> None:
     # two schedulers, the action, two noop jobs, and a finish job for the widget the
     # earlier nightly run created
     assert both.success == 6
+
+
+def test_scheduler__uuid_pk_jobs_match_run_trigger_jobs() -> None:
+    from tests.testapp.models import Token
+
+    token = Token.objects.create()
+    with register(Token, triggers=[Trigger("use", where=Q(used=False))]):
+        report = run_scheduler(registry.get_trigger(Token, "use"))
+        again = run_trigger(token, "use")
+        assert (report.inserted, again.conflict) == (1, True)
+        assert Job.objects.get().object_pk == str(token.pk)
+        assert drain_queues().success == 1
+    token.refresh_from_db()
+    assert token.used

@@ -5,6 +5,7 @@ The app has no migrations: the test runner creates its tables directly.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import models
@@ -52,3 +53,14 @@ class Widget(models.Model):
             tenant=job.tenant or "",
             note=f"{sorted(inputs.items())} last_attempt={job.last_attempt}",
         )
+
+
+class Token(models.Model):
+    """A model with a UUID primary key (stored as text on SQLite)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    used = models.BooleanField(default=False)
+
+    def use(self, **inputs: Any) -> None:
+        self.used = True
+        self.save()
