@@ -289,13 +289,6 @@ def claim(
     """
     using = database()
     connection = connections[using]
-    at = now()
-    changes = {
-        "state": State.EXECUTING,
-        "attempt": F("attempt") + 1,
-        "attempted_at": at,
-        "attempted_by": node_name(),
-    }
     if connection.vendor == "postgresql" and max_running is None:
         if queue is not None and candidates is None:
             return _claim_next(queue, limit, connection)
@@ -318,18 +311,18 @@ def claim(
                 return []
         if connection.vendor == "postgresql":
             return _claim_returning(candidates, limit, connection)
-        if connection.features.has_select_for_update_skip_locked:
-            picked = list(
-                candidates.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
-            )
-            jobs().filter(id__in=picked).update(**changes)
-        else:
-            # No row locks (SQLite): each job is taken by its own compare-and-set.
-            picked = [
-                pk
-                for pk in candidates.values_list("id", flat=True)[:limit]
-                if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
-            ]
+        # No row locks (SQLite): each job is taken by its own compare-and-set.
+        changes = {
+            "state": State.EXECUTING,
+            "attempt": F("attempt") + 1,
+            "attempted_at": now(),
+            "attempted_by": node_name(),
+        }
+        picked = [
+            pk
+            for pk in candidates.values_list("id", flat=True)[:limit]
+            if jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
+        ]
     return list(jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
 
 
