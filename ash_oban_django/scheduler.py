@@ -126,33 +126,38 @@ class KeysetPages:
         )
         self.connection = connections[keyed.db]
         sql, params = keyed.query.get_compiler(connection=self.connection).as_sql()
-        self.base_sql, self.base_params = sql, list(params)
+        self.params = list(params)
         self.pk_field = queryset.model._meta.pk
         self.last: tuple[Any, ...] | None = None
-
-    def next(self, size: int) -> list[tuple[Any, ...]]:
+        # Both statements are built once: a long scan only changes their parameters.
         quote = self.connection.ops.quote_name
         columns = [quote(k) for k in self.keys]
         order_by = ", ".join(
             f"{c} {'DESC' if desc else 'ASC'}"
             for c, desc in zip(columns, self.descending, strict=True)
         )
-        where, params = "", list(self.base_params)
-        if self.last is not None:
-            # (k0 > v0) OR (k0 = v0 AND k1 > v1) OR ... with < for descending keys.
-            ors = []
-            for i, column in enumerate(columns):
-                ands = [f"{c} = %s" for c in columns[:i]]
-                ands.append(f"{column} {'<' if self.descending[i] else '>'} %s")
-                ors.append("(" + " AND ".join(ands) + ")")
-                params += [*self.last[:i], self.last[i]]
-            where = "WHERE " + " OR ".join(ors)
-        sql = (
-            f"SELECT {', '.join(columns)} FROM ({self.base_sql}) AS ash_oban_scan {where} "
-            f"ORDER BY {order_by} LIMIT %s"
+        # (k0 > v0) OR (k0 = v0 AND k1 > v1) OR ... with < for descending keys.
+        after = " OR ".join(
+            "("
+            + " AND ".join(
+                [*(f"{c} = %s" for c in columns[:i]), f"{column} {'<' if desc else '>'} %s"]
+            )
+            + ")"
+            for i, (column, desc) in enumerate(zip(columns, self.descending, strict=True))
         )
+        select = f"SELECT {', '.join(columns)} FROM ({sql}) AS ash_oban_scan"
+        self.first_sql = f"{select} ORDER BY {order_by} LIMIT %s"
+        self.after_sql = f"{select} WHERE {after} ORDER BY {order_by} LIMIT %s"
+
+    def next(self, size: int) -> list[tuple[Any, ...]]:
+        if self.last is None:
+            sql, params = self.first_sql, [*self.params, size]
+        else:
+            # For key i: the values of keys 0..i-1 (equal), then the value of key i.
+            keyset = [v for i in range(len(self.keys)) for v in self.last[: i + 1]]
+            sql, params = self.after_sql, [*self.params, *keyset, size]
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [*params, size])
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         if rows:
             self.last = tuple(rows[-1])
