@@ -2,7 +2,8 @@
 
 The ledger is the source of truth. A dispatch task only says "queue Q has work": it claims
 runnable jobs of Q and runs them, so a lost task loses nothing (the maintenance schedule
-wakes queues with due jobs) and a duplicated task runs nothing twice (claims are exclusive).
+wakes every queue with waiting jobs) and a duplicated task runs nothing twice (claims are
+exclusive).
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def run_queue(queue: str) -> int:
                     return ran
                 continue
             job = claimed[0]
-        # While the task goes on, each completion claims the next job in its own statement
-        # (not for limited queues, whose claims count the running jobs first).
+        # While the task goes on, each completion also claims the next job, in the same
+        # statement (not for limited queues, whose claims count the running jobs first).
         more = limit is None and ran + 1 < budget and time.monotonic() < stop_at
         _, job = perform_and_claim(job, claim_from=queue if more else None)
         ran += 1
