@@ -25,13 +25,6 @@ class Cluster:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def worker_pids(self) -> list[int]:
-        """Process ids of the cluster's children (sentinel, workers, pusher, monitor)."""
-        found = subprocess.run(
-            ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
-        )
-        return [int(pid) for pid in found.stdout.split() if int(pid) != self.process.pid]
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
