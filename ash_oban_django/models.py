@@ -98,7 +98,3 @@ class Job(models.Model):
     def __str__(self) -> str:
         target = f" pk={self.object_pk}" if self.object_pk else ""
         return f"{self.name}{target} #{self.pk} ({self.state})"
-
-    @property
-    def finished_at(self) -> Any:
-        return self.completed_at or self.cancelled_at or self.discarded_at

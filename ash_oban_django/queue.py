@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.db import connections, transaction
 from django.db.models import Count
@@ -344,7 +345,7 @@ def sync_schedules(*, dry_run: bool = False) -> SyncReport:
 
 def sync_on_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     """`post_migrate` receiver: keep the cron rows in step with the code after a migrate."""
-    if using != ledger.database() or not apps_ready_for_sync():
+    if using != ledger.database() or not apps.is_installed("django_q"):
         return
     report = sync_schedules()
     if report.changed:
@@ -354,9 +355,3 @@ def sync_on_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
             len(report.updated),
             len(report.deleted),
         )
-
-
-def apps_ready_for_sync() -> bool:
-    from django.apps import apps
-
-    return apps.is_installed("django_q")

@@ -9,7 +9,7 @@ would share one are refused, and the message says where both come from.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -315,12 +315,6 @@ class Registry:
         allowed = settings.APPS
         return [e for e in self._entries if allowed is None or e.model._meta.app_label in allowed]
 
-    def triggers(self) -> list[RegisteredTrigger]:
-        return [e for e in self.entries() if isinstance(e, RegisteredTrigger)]
-
-    def actions(self) -> list[RegisteredAction]:
-        return [e for e in self.entries() if isinstance(e, RegisteredAction)]
-
     def for_model(self, model: type[Model]) -> list[Registered]:
         return [e for e in self.entries() if e.model is model]
 
@@ -348,9 +342,6 @@ class Registry:
             if role:
                 return entry, role
         return None
-
-    def __iter__(self) -> Iterator[Registered]:
-        return iter(self.entries())
 
 
 class Registration:
