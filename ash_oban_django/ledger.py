@@ -36,8 +36,14 @@ INSERT_CHUNK = 1000
 
 _FIELDS = {f.attname: f for f in Job._meta.concrete_fields if not f.primary_key}
 _ATTNAMES = list(_FIELDS)
-# Every column, in field order, for statements that return whole jobs.
+# Every column, in field order, for statements that return whole jobs, and how to read them.
 _SELECT = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
+_ALL_ATTNAMES = [f.attname for f in Job._meta.concrete_fields]
+_CONVERTERS = [
+    (i, f.from_db_value)
+    for i, f in enumerate(Job._meta.concrete_fields)
+    if hasattr(f, "from_db_value")
+]
 
 
 def now() -> datetime:
@@ -372,18 +378,12 @@ def _fetch(connection: Any, sql: str, params: list[Any]) -> list[Job]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    names = [f.attname for f in Job._meta.concrete_fields]
-    converters = [
-        (i, f.from_db_value)
-        for i, f in enumerate(Job._meta.concrete_fields)
-        if hasattr(f, "from_db_value")
-    ]
     jobs_found = []
     for row in rows:
         values = list(row)
-        for i, convert in converters:
+        for i, convert in _CONVERTERS:
             values[i] = convert(values[i], None, connection)
-        jobs_found.append(Job.from_db(connection.alias, names, values))
+        jobs_found.append(Job.from_db(connection.alias, _ALL_ATTNAMES, values))
     return jobs_found
 
 
