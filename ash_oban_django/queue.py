@@ -9,7 +9,6 @@ exclusive).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from functools import partial
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings as django_settings
 from django.db import connections, transaction
 from django.db.models import Count
 
 from . import ledger
 from .conf import settings
+from .dispatch.routing import cluster_for, cluster_workers, default_cluster
 from .exceptions import JobOrphaned
 from .models import Job, State
 from .registry import RegisteredTrigger, registry
@@ -52,22 +51,6 @@ def set_dispatch(enabled: bool) -> bool:
     global _dispatch_enabled
     previous, _dispatch_enabled = _dispatch_enabled, enabled
     return previous
-
-
-def cluster_for(queue: str) -> str:
-    """The django-q2 cluster serving `queue`: `ASH_OBAN["QUEUES"]`, else the default one."""
-    default = (getattr(django_settings, "Q_CLUSTER", None) or {}).get("name", "default")
-    return settings.queue_cluster(queue) or default
-
-
-def cluster_workers(cluster: str) -> int:
-    q_cluster = getattr(django_settings, "Q_CLUSTER", None) or {}
-    config = (
-        q_cluster
-        if cluster == q_cluster.get("name", "default")
-        else (q_cluster.get("ALT_CLUSTERS", {}).get(cluster, {}))
-    )
-    return int(config.get("workers") or q_cluster.get("workers") or os.cpu_count() or 1)
 
 
 def wake(queues: dict[str, int] | Iterable[str]) -> None:
@@ -288,7 +271,7 @@ def desired_schedules() -> dict[str, dict[str, Any]]:
             "cluster": cluster_for(queue),
             "repeats": -1 if entry.state == "active" else 0,
         }
-    default = (getattr(django_settings, "Q_CLUSTER", None) or {}).get("name", "default")
+    default = default_cluster()
     rows[MAINTENANCE_NAME] = {
         "func": MAINTAIN,
         "args": None,
