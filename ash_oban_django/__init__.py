@@ -7,6 +7,7 @@ its row, re-checks the condition and calls the model's method.
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +27,8 @@ from .exceptions import (
 from .registry import register
 
 if TYPE_CHECKING:
-    from .api import (
-        Result,
-        build_trigger,
-        run_trigger,
-        run_triggers,
-        schedule,
-        schedule_and_run_triggers,
-    )
+    from .enqueue import build_trigger, run_trigger, run_triggers, schedule
+    from .worker import Result, schedule_and_run_triggers
 
 try:
     __version__ = version("ash_oban_django")
@@ -43,20 +38,18 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 # These need the ORM, which may not be ready when the package is first imported
 # (INSTALLED_APPS loads it), so they are imported on first use.
 _LAZY = {
-    "Result",
-    "build_trigger",
-    "run_trigger",
-    "run_triggers",
-    "schedule",
-    "schedule_and_run_triggers",
+    "Result": "worker",
+    "build_trigger": "enqueue",
+    "run_trigger": "enqueue",
+    "run_triggers": "enqueue",
+    "schedule": "enqueue",
+    "schedule_and_run_triggers": "worker",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import api
-
-        return getattr(api, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'ash_oban_django' has no attribute {name!r}")
 
 

@@ -129,7 +129,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Retry now", permissions=["change"])
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         selected = queryset.count()
-        retried = ledger.retry(queryset)
+        retried = ledger.retry_jobs(queryset)
         self._report(
             request,
             f"{retried} of {selected} job(s) retried",
@@ -140,7 +140,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel", permissions=["change"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         selected = queryset.count()
-        cancelled = ledger.cancel(queryset, f"cancelled in the admin by {request.user}")
+        cancelled = ledger.cancel_jobs(queryset, f"cancelled in the admin by {request.user}")
         self._report(
             request,
             f"{cancelled} of {selected} job(s) cancelled",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AshObanConfig(AppConfig):
@@ -10,11 +11,14 @@ class AshObanConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
+        # Imported here, once the models are loaded: these modules need the ORM.
         from . import checks  # noqa: F401  (registers the system checks)
-        from .queue import sync_on_migrate
+        from .dispatch.cron import sync_on_migrate
+        from .dispatch.wake import on_jobs_available
+        from .ledger import jobs_available
         from .registry import registry
 
         registry.collect()
         post_migrate.connect(sync_on_migrate, sender=self)
+        # The ledger announces committed work; dispatch hands it to django-q2.
+        jobs_available.connect(on_jobs_available, dispatch_uid="ash_oban_django.wake")

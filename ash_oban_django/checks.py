@@ -719,7 +719,7 @@ def _django_q_messages() -> Messages:
 
 
 def _declaration_timeouts() -> Messages:
-    from .queue import cluster_for
+    from .dispatch.routing import cluster_for
 
     clusters = _clusters()
     messages: Messages = []

@@ -8,30 +8,13 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from .states import INCOMPLETE_STATES, RUNNABLE_STATES, Kind, State
 
-class Kind(models.TextChoices):
-    TRIGGER = "trigger", "trigger worker"
-    SCHEDULER = "scheduler", "trigger scheduler"
-    ACTION = "action", "scheduled action"
+__all__ = ["ALL_TENANTS", "UNIQUE_WHILE", "Job", "Kind", "State", "tenant_key"]
 
-
-class State(models.TextChoices):
-    AVAILABLE = "available"
-    SCHEDULED = "scheduled"
-    EXECUTING = "executing"
-    RETRYABLE = "retryable"
-    COMPLETED = "completed"
-    DISCARDED = "discarded"
-    CANCELLED = "cancelled"
-
-
-INCOMPLETE_STATES = (State.AVAILABLE, State.SCHEDULED, State.EXECUTING, State.RETRYABLE)
-FINISHED_STATES = (State.COMPLETED, State.DISCARDED, State.CANCELLED)
-# States a claim may take a job from, once its scheduled_at has come.
-RUNNABLE_STATES = (State.AVAILABLE, State.SCHEDULED, State.RETRYABLE)
 
 # A job takes part in uniqueness while incomplete; a completed `trigger_once` job keeps
-# blocking for good (pruning leaves those rows, see queue.prune).
+# blocking for good (the pruner leaves those rows).
 UNIQUE_WHILE = Q(state__in=INCOMPLETE_STATES) | Q(state=State.COMPLETED, once=True)
 
 # The `tenant_key` of a job not bound to one tenant: a scheduler or scheduled-action job

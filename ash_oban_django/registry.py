@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from django.apps import apps
 from django.db.models import Model, QuerySet
@@ -20,8 +20,7 @@ from django.db.models import Model, QuerySet
 from .conf import settings
 from .declarations import ScheduledAction, Trigger
 from .exceptions import AlreadyRegistered, InvalidDeclaration, UnknownDeclaration
-
-Role = Literal["worker", "scheduler", "action"]
+from .states import Kind
 
 
 def model_label(model: type[Model]) -> str:
@@ -77,13 +76,29 @@ class Registered:
         return self.declaration.list_tenants or self.options.list_tenants
 
     @property
-    def stable_names(self) -> dict[str, Role]:
-        return {self.worker_name: "action"}
+    def stable_names(self) -> dict[str, Kind]:
+        """The stable names of the declaration's jobs, with the kind of job each names."""
+        return {self.worker_name: Kind.ACTION}
 
     @property
     def cron(self) -> str | None:
         assert isinstance(self.declaration, ScheduledAction)
         return self.declaration.cron
+
+    @property
+    def cron_name(self) -> str:
+        """The stable name of the jobs the cron inserts, which also names its cron row."""
+        return self.worker_name
+
+    @property
+    def cron_queue(self) -> str:
+        """The queue of the jobs the cron inserts."""
+        return self.queue
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue the declaration's jobs go to, the cron's first."""
+        return list(dict.fromkeys([self.cron_queue, self.queue]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +131,23 @@ class RegisteredTrigger(Registered):
         return self.declaration.scheduler_queue or self.queue
 
     @property
-    def stable_names(self) -> dict[str, Role]:
-        names: dict[str, Role] = {self.worker_name: "worker"}
+    def stable_names(self) -> dict[str, Kind]:
+        names = {self.worker_name: Kind.TRIGGER}
         if self.declaration.scheduler_cron is not None:
-            names[self.scheduler_name] = "scheduler"
+            names[self.scheduler_name] = Kind.SCHEDULER
         return names
 
     @property
     def cron(self) -> str | None:
         return self.declaration.scheduler_cron
+
+    @property
+    def cron_name(self) -> str:
+        return self.scheduler_name
+
+    @property
+    def cron_queue(self) -> str:
+        return self.scheduler_queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,11 +359,12 @@ class Registry:
             raise UnknownDeclaration(f"{entry.label} is a scheduled action, not a trigger.")
         return entry
 
-    def by_stable_name(self, stable_name: str) -> tuple[Registered, Role] | None:
+    def by_stable_name(self, stable_name: str) -> tuple[Registered, Kind] | None:
+        """The declaration whose jobs carry `stable_name`, and the kind of those jobs."""
         for entry in self.entries():
-            role = entry.stable_names.get(stable_name)
-            if role:
-                return entry, role
+            kind = entry.stable_names.get(stable_name)
+            if kind:
+                return entry, kind
         return None
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .dispatch.wake import set_dispatch
+
 try:
     import pytest
 except ImportError:  # the helpers work without pytest; only the fixtures need it
@@ -25,8 +27,9 @@ except ImportError:  # the helpers work without pytest; only the fixtures need i
 if TYPE_CHECKING:
     from django.db.models import Model
 
-    from .api import Result, Target
+    from .enqueue import Target
     from .models import Job
+    from .worker import Result
 
 
 def schedule_and_run_triggers(
@@ -41,7 +44,7 @@ def schedule_and_run_triggers(
     with_limit: int | None = None,
 ) -> Result:
     """`ash_oban_django.schedule_and_run_triggers`, draining the queues by default."""
-    from .api import schedule_and_run_triggers as run
+    from .worker import schedule_and_run_triggers as run
 
     return run(
         target,
@@ -61,7 +64,7 @@ def drain_queues(
     with_recursion: bool = True,
 ) -> Result:
     """Run the jobs of `queues` (every queue when None) in this process until none is left."""
-    from .api import drain
+    from .worker import drain
 
     if isinstance(queues, str):
         queues = [queues]
@@ -121,17 +124,13 @@ def refute_triggered(record: Model, name: str, **args_subset: Any) -> None:
 
 
 def _would_schedule(record: Model, name: str) -> bool:
+    from .enqueue import matching
     from .registry import registry
-    from .tenants import filter_tenant
 
     entry = registry.get_trigger(type(record), name)
-    queryset = entry.queryset()
     field = entry.options.tenant_field
-    if field:
-        queryset = filter_tenant(queryset, entry, getattr(record, field))
-    if entry.trigger.where is not None:
-        queryset = queryset.filter(entry.trigger.where)
-    return queryset.filter(pk=record.pk).exists()
+    tenant = getattr(record, field) if field else None
+    return matching(entry, tenant).filter(pk=record.pk).exists()
 
 
 def assert_would_schedule(record: Model, name: str) -> None:
@@ -166,8 +165,6 @@ if pytest is not None:
     @pytest.fixture
     def ash_oban() -> Iterator[AshObanHelpers]:
         """Test helpers; jobs are not handed to django-q2 while the test runs."""
-        from .queue import set_dispatch
-
         previous = set_dispatch(False)
         try:
             yield AshObanHelpers()

@@ -69,9 +69,9 @@ def trigger():  # type: ignore[no-untyped-def]
 def run_scheduler_once() -> tuple[float, int]:
     from django.db import transaction
 
-    from ash_oban_django.queue import set_dispatch
+    from ash_oban_django.dispatch.wake import set_dispatch
     from ash_oban_django.registry import registry
-    from ash_oban_django.scheduler import run_scheduler
+    from ash_oban_django.enqueue.scheduler import run_scheduler
     from tests.testapp.models import Widget
 
     set_dispatch(False)
@@ -129,7 +129,7 @@ def memory_child(rows: int, table_rows: int) -> None:
 
     from ash_oban_django import Trigger, register
     from ash_oban_django.registry import registry
-    from ash_oban_django.scheduler import run_scheduler
+    from ash_oban_django.enqueue.scheduler import run_scheduler
     from tests.testapp.models import Widget
 
     seed(table_rows)

@@ -16,7 +16,8 @@ from django_q.models import Schedule
 
 from ash_oban_django import run_trigger, schedule
 from ash_oban_django.models import Job
-from ash_oban_django.queue import maintain, sync_schedules
+from ash_oban_django.dispatch.cron import sync_schedules
+from ash_oban_django.dispatch.maintenance import maintain
 from tests.e2e.conftest import Cluster, wait_until
 from tests.e2eapp.models import Ticket
 

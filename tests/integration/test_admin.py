@@ -170,7 +170,7 @@ def test_admin__retry_makes_jobs_available_and_wakes_their_queues(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     woken: list[Any] = []
-    monkeypatch.setattr("ash_oban_django.queue.wake", woken.append)
+    monkeypatch.setattr("ash_oban_django.dispatch.wake.wake", woken.append)
     with django_capture_on_commit_callbacks(execute=True):
         # The list's filter narrows the action's queryset: the retried job is no longer in it.
         response = run_action(

@@ -14,9 +14,9 @@ from django.db.models import Q
 
 from ash_oban_django import Trigger, ledger, register, run_trigger
 from ash_oban_django.models import Job
-from ash_oban_django.queue import run_queue
+from ash_oban_django.dispatch.tasks import run_queue
 from ash_oban_django.registry import registry
-from ash_oban_django.scheduler import run_scheduler
+from ash_oban_django.enqueue.scheduler import run_scheduler
 from ash_oban_django.worker import perform
 from tests.testapp.models import Widget
 
@@ -68,11 +68,11 @@ def test_ledger__concurrent_duplicate_inserts_leave_one_row(finish: Trigger) -> 
 def test_ledger__concurrent_bulk_inserts_of_overlapping_rows(finish: Trigger) -> None:
     made = [Widget.objects.create() for _ in range(300)]
     entry = registry.get_trigger(Widget, "finish")
-    from ash_oban_django.scheduler import build_job
+    from ash_oban_django.enqueue.jobs import worker_job
 
     def insert(i: int) -> int:
         rows = made[i * 50 : i * 50 + 200]  # each overlaps the next
-        jobs = ledger.insert([build_job(entry, w, None, None) for w in rows])
+        jobs = ledger.insert([worker_job(entry, w, None, None) for w in rows])
         return sum(not j.conflict for j in jobs)
 
     inserted = in_threads(4, insert)
@@ -83,7 +83,7 @@ def test_ledger__concurrent_bulk_inserts_of_overlapping_rows(finish: Trigger) ->
 def test_ledger__concurrent_claims_never_take_a_job_twice(finish: Trigger) -> None:
     for _ in range(200):
         run_trigger(Widget.objects.create(), "finish")
-    claims = in_threads(4, lambda i: [j.pk for _ in range(30) for j in ledger.claim(QUEUE, 5)])
+    claims = in_threads(4, lambda i: [j.pk for _ in range(30) for j in ledger.engine().claim(QUEUE, 5)])
     taken = [pk for claim in claims for pk in claim]
     assert len(taken) == len(set(taken)) == 200
 
@@ -115,7 +115,7 @@ def test_worker__two_workers_and_a_scheduler_commit_each_action_once(finish: Tri
 def test_worker__duplicate_delivery_of_one_claimed_job_runs_it_once(finish: Trigger) -> None:
     widget = Widget.objects.create()
     run_trigger(widget, "finish")
-    (claimed,) = ledger.claim(QUEUE, 1)
+    (claimed,) = ledger.engine().claim(QUEUE, 1)
     states = in_threads(2, lambda i: perform(Job.objects.get(pk=claimed.pk)).state)
     assert sorted(states) == ["completed", "executing"]  # the loser saw it was not its turn
     assert Widget.objects.get(pk=widget.pk).calls == 1
@@ -124,7 +124,7 @@ def test_worker__duplicate_delivery_of_one_claimed_job_runs_it_once(finish: Trig
 def test_worker__row_changed_while_waiting_on_its_lock_is_rechecked(finish: Trigger) -> None:
     widget = Widget.objects.create()
     job = run_trigger(widget, "finish")
-    (claimed,) = ledger.claim(QUEUE, 1)
+    (claimed,) = ledger.engine().claim(QUEUE, 1)
     locked = threading.Event()
 
     def other_transaction() -> None:
@@ -149,12 +149,12 @@ def test_worker__row_changed_while_waiting_on_its_lock_is_rechecked(finish: Trig
 def test_rescue__orphan_is_rescued_only_when_its_lock_is_gone(
     finish: Trigger, settings: Any
 ) -> None:
-    from ash_oban_django.queue import rescue
+    from ash_oban_django.dispatch.maintenance import rescue
 
     settings.ASH_OBAN = {"RESCUE_AFTER": 0}
     widget = Widget.objects.create()
     run_trigger(widget, "finish", max_attempts=2)
-    (claimed,) = ledger.claim(QUEUE, 1)
+    (claimed,) = ledger.engine().claim(QUEUE, 1)
     holding = threading.Event()
     release = threading.Event()
 

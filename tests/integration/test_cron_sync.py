@@ -18,7 +18,8 @@ from django_q.scheduler import scheduler as django_q_scheduler
 
 from ash_oban_django import ScheduledAction, Trigger, register
 from ash_oban_django.models import Job
-from ash_oban_django.queue import CRON_TICK, MAINTENANCE_NAME, cron_tick, sync_schedules
+from ash_oban_django.dispatch.cron import CRON_TICK, MAINTENANCE_NAME, sync_schedules
+from ash_oban_django.dispatch.tasks import cron_tick
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,9 @@ from django_q.models import OrmQ
 
 from ash_oban_django import ScheduledAction, Trigger, ledger, register, run_trigger, schedule
 from ash_oban_django.models import Job
-from ash_oban_django.queue import RUN_QUEUE, maintain, prune, rescue, run_queue, stage_due
+from ash_oban_django.dispatch.maintenance import maintain, prune, rescue, stage_due
+from ash_oban_django.dispatch.tasks import run_queue
+from ash_oban_django.dispatch.wake import RUN_QUEUE
 from ash_oban_django.testing import drain_queues
 from tests.testapp.models import Widget
 
@@ -44,7 +46,7 @@ def test_stage_due__makes_due_jobs_available_and_reports_every_waiting_queue(fin
 
 
 def test_maintain__wakes_a_queue_whose_dispatch_task_was_lost(finish: Any) -> None:
-    from ash_oban_django.queue import set_dispatch
+    from ash_oban_django.dispatch.wake import set_dispatch
 
     job = run_trigger(Widget.objects.create(), "finish")  # its task never reached django-q2
     assert OrmQ.objects.count() == 0
@@ -64,7 +66,7 @@ def test_maintain__wakes_a_queue_whose_dispatch_task_was_lost(finish: Any) -> No
 def test_rescue__orphan_without_attempts_left_goes_through_on_error(finish: Any) -> None:
     widget = Widget.objects.create()
     run_trigger(widget, "finish")
-    (claimed,) = ledger.claim(QUEUE, 1)
+    (claimed,) = ledger.engine().claim(QUEUE, 1)
     # Long enough ago for every database (without row locks the rule is an hour).
     Job.objects.filter(pk=claimed.pk).update(attempted_at=ledger.now() - timedelta(hours=2))
     assert rescue() == 1
@@ -78,7 +80,7 @@ def test_rescue__orphan_without_attempts_left_goes_through_on_error(finish: Any)
 
 def test_rescue__a_recent_executing_job_is_left_alone(finish: Any) -> None:
     run_trigger(Widget.objects.create(), "finish")
-    (claimed,) = ledger.claim(QUEUE, 1)
+    (claimed,) = ledger.engine().claim(QUEUE, 1)
     assert rescue() == 0
     assert Job.objects.get(pk=claimed.pk).state == "executing"
 
@@ -118,7 +120,7 @@ def test_run_queue__claims_by_priority_then_insertion(finish: Any) -> None:
     run_trigger(made[0], "finish")
     run_trigger(made[1], "finish", priority=0)
     run_trigger(made[2], "finish")
-    order = [job.object_pk for job in (ledger.claim(QUEUE, 1)[0] for _ in range(3))]
+    order = [job.object_pk for job in (ledger.engine().claim(QUEUE, 1)[0] for _ in range(3))]
     assert order == [str(made[1].pk), str(made[0].pk), str(made[2].pk)]
 
 
@@ -129,8 +131,8 @@ def test_claim__queue_limit_caps_running_jobs(finish: Any, settings: Any) -> Non
     for _ in range(4):
         run_trigger(Widget.objects.create(), "finish")
     limit = conf.queue_limit(QUEUE)
-    first = ledger.claim(QUEUE, 10, max_running=limit)
+    first = ledger.engine().claim(QUEUE, 10, max_running=limit)
     assert len(first) == 2
-    assert ledger.claim(QUEUE, 10, max_running=limit) == []  # two are running
+    assert ledger.engine().claim(QUEUE, 10, max_running=limit) == []  # two are running
     Job.objects.filter(pk=first[0].pk).update(state="completed")
-    assert len(ledger.claim(QUEUE, 10, max_running=limit)) == 1
+    assert len(ledger.engine().claim(QUEUE, 10, max_running=limit)) == 1

@@ -22,7 +22,7 @@ from ash_oban_django import (
 )
 from ash_oban_django.models import Job
 from ash_oban_django.registry import registry
-from ash_oban_django.scheduler import SchedulerReport, run_scheduler
+from ash_oban_django.enqueue.scheduler import SchedulerReport, run_scheduler
 from ash_oban_django.signals import scheduler_finished
 from ash_oban_django.testing import assert_triggered, drain_queues, refute_triggered
 from tests.testapp.models import Widget
@@ -314,7 +314,7 @@ def test_trigger_once__completed_job_blocks_new_ones_even_after_pruning() -> Non
     trigger = Trigger("finish", action="record_context", trigger_once=True)  # matches always
     with register(Widget, triggers=[trigger]):
         assert schedule_and_run_triggers(Widget, drain_queues=True).success == 2
-        from ash_oban_django.queue import prune
+        from ash_oban_django.dispatch.maintenance import prune
 
         prune(older_than=0)
         assert Job.objects.filter(kind="trigger", state="completed").count() == 1

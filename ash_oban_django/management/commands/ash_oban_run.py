@@ -15,13 +15,15 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ash_oban_django import api, ledger
-from ash_oban_django.api import Result, Target
+from ash_oban_django.dispatch.routing import cluster_for
+from ash_oban_django.dispatch.wake import set_dispatch
+from ash_oban_django.enqueue import Target, resolve_target
 from ash_oban_django.exceptions import UnknownDeclaration
-from ash_oban_django.models import RUNNABLE_STATES, Job
-from ash_oban_django.queue import cluster_for, set_dispatch
+from ash_oban_django.models import Job
 from ash_oban_django.registry import registry
 from ash_oban_django.status import console
+from ash_oban_django.worker import Result, drain, schedule_and_run_triggers
+from ash_oban_django.worker.drain import drainable
 
 
 def parse_target(text: str) -> Target:
@@ -84,7 +86,7 @@ class Command(BaseCommand):
         for text in targets:
             target = parse_target(text)
             try:
-                entries = api.resolve_target(target, scheduled_actions=scheduled_actions)
+                entries = resolve_target(target, scheduled_actions=scheduled_actions)
             except UnknownDeclaration as exc:
                 raise CommandError(str(exc)) from None
             if not entries:
@@ -96,7 +98,7 @@ class Command(BaseCommand):
 
         out = console(self.stdout, no_color=options["no_color"], force_color=options["force_color"])
         if not drain:
-            result = api.schedule_and_run_triggers(
+            result = schedule_and_run_triggers(
                 resolved, scheduled_actions=scheduled_actions, drain_queues=False
             )
             out.print("Scheduler jobs inserted; the django-q2 clusters run them:")
@@ -121,12 +123,10 @@ class Command(BaseCommand):
         self, out: Console, targets: list[Target], scheduled_actions: bool, with_scheduled: bool
     ) -> Result:
         """Insert the scheduler jobs, then drain their queues with a progress bar."""
-        queues = api.schedule_and_run_triggers(
+        queues = schedule_and_run_triggers(
             targets, scheduled_actions=scheduled_actions, drain_queues=False
         ).queues_not_drained
-        waiting = ledger.jobs().filter(state__in=RUNNABLE_STATES, queue__in=queues)
-        if not with_scheduled:
-            waiting = waiting.filter(scheduled_at__lte=ledger.now())
+        waiting = drainable(queues, with_scheduled=with_scheduled)
         progress = Progress(
             TextColumn("Running jobs"),
             BarColumn(),
@@ -144,4 +144,4 @@ class Command(BaseCommand):
                 # Schedulers insert jobs as they run, so the total grows.
                 progress.update(task, completed=done, total=done + waiting.count())
 
-            return api.drain(queues, with_scheduled=with_scheduled, on_job=on_job)
+            return drain(queues, with_scheduled=with_scheduled, on_job=on_job)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ash_oban_django.queue import sync_schedules
+from ash_oban_django.dispatch.cron import sync_schedules
 
 
 class Command(BaseCommand):

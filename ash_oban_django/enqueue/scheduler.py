@@ -3,27 +3,26 @@
 The scan is a keyset walk over `queryset.filter(where).order_by(*sort, "pk")` in pages of
 `stream_batch_size`; each page is inserted with one statement, and rows are fetched as plain
 values unless `read_metadata`/`extra_args` need the model instance. Memory stays that of one
-page whatever the number of rows.
+page whatever the number of rows. The new jobs are announced once, when the run commits.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections
 from django.db.models import F, Model, QuerySet
 
-from . import ledger
-from .actors import store_actor
-from .conf import settings
-from .models import Job, Kind
-from .registry import RegisteredTrigger
-from .signals import scheduler_finished
-from .tenants import filter_tenant, list_tenants, tenant_context
+from .. import ledger
+from ..actors import store_actor
+from ..conf import settings
+from ..registry import RegisteredTrigger
+from ..signals import scheduler_finished
+from ..tenants import filter_tenant, list_tenants, tenant_context
+from .jobs import page_rows
 
 logger = logging.getLogger("ash_oban_django")
 
@@ -32,19 +31,27 @@ logger = logging.getLogger("ash_oban_django")
 class SchedulerReport:
     matched: int = 0
     inserted: int = 0
+    # Jobs inserted available now, per queue: announced when the run commits.
+    available: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def duplicates(self) -> int:
         return self.matched - self.inserted
 
     def __add__(self, other: SchedulerReport) -> SchedulerReport:
-        return SchedulerReport(self.matched + other.matched, self.inserted + other.inserted)
+        available = dict(self.available)
+        for queue, count in other.available.items():
+            available[queue] = available.get(queue, 0) + count
+        return SchedulerReport(
+            self.matched + other.matched, self.inserted + other.inserted, available
+        )
 
 
 def run_scheduler(
     entry: RegisteredTrigger, *, actor: Any = None, stored_actor: Any = None
 ) -> SchedulerReport:
-    """Enqueue a worker job for every matching row, once per tenant of `list_tenants`."""
+    """Enqueue a worker job for every matching row, once per tenant of `list_tenants`. The
+    jobs carry `stored_actor` (or `actor`, stored with the actor persister)."""
     total = SchedulerReport()
     if entry.state != "active":
         return total
@@ -72,25 +79,32 @@ def run_scheduler(
                 report.duplicates,
             )
         total += report
+    ledger.announce(total.available)
     return total
 
 
 def enqueue_matching(entry: RegisteredTrigger, tenant: Any, stored_actor: Any) -> SchedulerReport:
     report = SchedulerReport()
     for page in scan(entry, tenant):
-        inserted = ledger.insert_rows(page_rows(entry, page, tenant, stored_actor))
-        report += SchedulerReport(len(page), len(inserted))
+        rows = page_rows(entry, page, tenant, stored_actor)
+        inserted = ledger.insert_rows(rows, announce_available=False)
+        report += SchedulerReport(len(page), len(inserted), ledger.available_by_queue(inserted))
     return report
+
+
+def matching(entry: RegisteredTrigger, tenant: Any) -> QuerySet[Any]:
+    """The rows the trigger's scheduler would enqueue for `tenant`: its queryset, narrowed
+    to the tenant's rows and to `where`."""
+    queryset = filter_tenant(entry.queryset(), entry, tenant)
+    where = entry.trigger.where
+    return queryset if where is None else queryset.filter(where)
 
 
 def scan(entry: RegisteredTrigger, tenant: Any) -> Iterator[Sequence[Any]]:
     """Pages of matching rows: model instances, or `(sort values..., pk)` tuples."""
     trigger = entry.trigger
-    queryset = filter_tenant(entry.queryset(), entry, tenant)
-    if trigger.where is not None:
-        queryset = queryset.filter(trigger.where)
     want_rows = needs_instances(entry)
-    pages = KeysetPages(queryset, [*trigger.sort, "pk"])
+    pages = KeysetPages(matching(entry, tenant), [*trigger.sort, "pk"])
     remaining = trigger.record_limit
     while remaining is None or remaining > 0:
         size = trigger.stream_batch_size
@@ -181,70 +195,3 @@ def needs_instances(entry: RegisteredTrigger) -> bool:
         or callable(trigger.extra_args)
         or (trigger.use_tenant_from_record and entry.options.tenant_field is not None)
     )
-
-
-def job_row(
-    entry: RegisteredTrigger,
-    row: Any,
-    tenant: Any,
-    stored_actor: Any,
-    *,
-    action_arguments: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
-    at: datetime | None = None,
-    **options: Any,
-) -> dict[str, Any]:
-    """The worker job's values for one row (a model instance or a values tuple ending with
-    the pk). In the args, our keys win over `extra_args`, which win over `extra`."""
-    trigger = entry.trigger
-    record = row if isinstance(row, Model) else None
-    pk = record.pk if record is not None else row[-1]
-    if tenant is None and trigger.use_tenant_from_record and record is not None:
-        field = entry.options.tenant_field
-        tenant = getattr(record, field) if field else None
-    args: dict[str, Any] = dict(extra or {})
-    extra_args = trigger.extra_args
-    if callable(extra_args):
-        extra_args = extra_args(record) if record is not None else None
-    if extra_args:
-        args["extra_args"] = dict(extra_args)
-    if action_arguments:
-        args["action_arguments"] = action_arguments
-    if trigger.read_metadata is not None and record is not None:
-        args["metadata"] = trigger.read_metadata(record)
-    if stored_actor is not None:
-        args["actor"] = stored_actor
-    return ledger.job_values(
-        kind=Kind.TRIGGER,
-        name=entry.worker_name,
-        queue=options.get("queue") or entry.queue,
-        priority=options.get("priority", trigger.worker_priority),
-        max_attempts=options.get("max_attempts", trigger.max_attempts),
-        object_pk=str(pk),
-        tenant=tenant,
-        args=args,
-        tags=[*trigger.tags, *options.get("tags", ())],
-        once=trigger.trigger_once,
-        scheduled_at=options.get("scheduled_at"),
-        at=at,
-    )
-
-
-def build_job(
-    entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any, **options: Any
-) -> Job:
-    """The unsaved worker job for one row (options as for `job_row`)."""
-    return Job(**job_row(entry, row, tenant, stored_actor, **options))
-
-
-def page_rows(
-    entry: RegisteredTrigger, page: Sequence[Any], tenant: Any, stored_actor: Any
-) -> ledger.Rows:
-    """The worker jobs of one scanned page, as columns for one insert."""
-    at = ledger.now()
-    if isinstance(page[0], Model):
-        return ledger.Rows.of([job_row(entry, row, tenant, stored_actor, at=at) for row in page])
-    # Plain values: every job is the same but for its row's pk.
-    common = job_row(entry, page[0], tenant, stored_actor, at=at)
-    del common["object_pk"]
-    return ledger.Rows(common, {"object_pk": [str(row[-1]) for row in page]})

@@ -1,0 +1,60 @@
+"""Waking queues: handing django-q2 the tasks that will run a queue's jobs.
+
+A wake task only says "queue Q has work": it claims runnable jobs of Q and runs them (see
+`consume`), so a lost task loses nothing (maintenance wakes every queue with waiting jobs)
+and a duplicated one runs nothing twice (claims are exclusive). Wakes follow the ledger's
+`jobs_available` announcements, which `apps.py` connects to `on_jobs_available`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..conf import settings
+from .routing import cluster_for, cluster_workers
+
+# The dotted path django-q2 stores for every wake task (see `tasks.py`).
+RUN_QUEUE = "ash_oban_django.dispatch.tasks.run_queue"
+# Tasks one wake hands a cluster, per worker: enough to keep every worker of several
+# clusters busy; a surplus task finds nothing to claim and ends at once.
+TASKS_PER_WORKER = 4
+
+_dispatch_enabled = True
+
+
+def set_dispatch(enabled: bool) -> bool:
+    """Turn handing work to django-q2 on or off (in-process tests); returns the old value."""
+    global _dispatch_enabled
+    previous, _dispatch_enabled = _dispatch_enabled, enabled
+    return previous
+
+
+def wake(queues: dict[str, int]) -> None:
+    """Hand each queue's cluster enough tasks to run its new jobs in parallel."""
+    if not _dispatch_enabled:
+        return
+    from django_q.tasks import async_task  # needs the app registry: imported on first use
+
+    for queue, jobs in sorted(queues.items()):
+        cluster = cluster_for(queue)
+        tasks = min(
+            jobs,
+            cluster_workers(cluster) * TASKS_PER_WORKER,
+            settings.queue_limit(queue) or jobs,
+        )
+        for _ in range(max(tasks, 1)):
+            async_task(
+                RUN_QUEUE,
+                queue,
+                q_options={
+                    "cluster": cluster,
+                    "task_name": f"ash_oban:{queue}"[:100],
+                    "save": False,
+                    "ack_failure": True,
+                },
+            )
+
+
+def on_jobs_available(sender: Any, *, queues: dict[str, int], **kwargs: Any) -> None:
+    """`ledger.jobs_available` receiver."""
+    wake(queues)

@@ -1,0 +1,162 @@
+"""The job ledger: the one place that reads and changes job rows.
+
+Every state change is a verb of `Backend` (see `backend.py`), implemented once per database
+(`postgresql.py`, `sqlite.py`); `engine()` gives the one for the ledger's database. Inserting
+is done here, on top of the backend's insert, because it also tells the rest of the package
+about the new work: once the transaction commits, `jobs_available` is sent with the queues
+that have new available jobs. The ledger never calls dispatch; dispatch listens.
+
+Uniqueness lives in the database (the partial unique index on `Job`): an insert is
+`INSERT ... ON CONFLICT DO NOTHING`, so a duplicate is a no-op that the caller sees as
+`job.conflict`, whatever runs concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, transaction
+from django.db.models import QuerySet
+from django.dispatch import Signal
+
+from ..conf import settings
+from ..models import UNIQUE_WHILE, Job
+from .backend import Backend
+from .postgresql import PostgreSQLBackend
+from .rows import (
+    Inserted,
+    Rows,
+    available_by_queue,
+    job_values,
+    new_job,
+    node_name,
+    now,
+    schedule_in,
+)
+from .sqlite import SQLiteBackend
+
+__all__ = [
+    "Backend",
+    "Inserted",
+    "Rows",
+    "announce",
+    "cancel_jobs",
+    "database",
+    "engine",
+    "insert",
+    "insert_one",
+    "insert_rows",
+    "job_values",
+    "jobs",
+    "jobs_available",
+    "new_job",
+    "node_name",
+    "now",
+    "retry_jobs",
+    "schedule_in",
+]
+
+# The ledger's backend for each database vendor Django reports.
+BACKENDS: dict[str, type[Backend]] = {
+    PostgreSQLBackend.vendor: PostgreSQLBackend,
+    SQLiteBackend.vendor: SQLiteBackend,
+}
+
+# Sent once a transaction that made jobs available commits: `queues={queue: count}`.
+jobs_available = Signal()
+
+
+def database() -> str:
+    """The alias of the ledger's database (`ASH_OBAN["DATABASE"]`)."""
+    return settings.DATABASE
+
+
+def engine() -> Backend:
+    """The backend of the ledger's database."""
+    alias = database()
+    vendor = connections[alias].vendor
+    try:
+        return BACKENDS[vendor](alias)
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"The ledger database {alias!r} is {vendor}; ash_oban_django supports "
+            f"{' and '.join(sorted(BACKENDS))}. Point ASH_OBAN['DATABASE'] at one of those."
+        ) from None
+
+
+def jobs() -> QuerySet[Job]:
+    return Job.objects.using(database())
+
+
+def announce(queues: dict[str, int]) -> None:
+    """Send `jobs_available` for `queues` once the current transaction commits (at once in
+    autocommit)."""
+    if queues:
+        transaction.on_commit(
+            partial(jobs_available.send_robust, Job, queues=queues), using=database()
+        )
+
+
+def insert_rows(rows: Rows, *, announce_available: bool = True) -> list[Inserted]:
+    """Insert rows, skipping those whose unique key is taken; returns the rows inserted.
+
+    A caller inserting many pages in one transaction (the scheduler) passes
+    `announce_available=False` and announces its totals once.
+    """
+    inserted = engine().insert(rows)
+    if announce_available:
+        announce(available_by_queue(inserted))
+    return inserted
+
+
+def insert(new_jobs: Sequence[Job]) -> list[Job]:
+    """Insert jobs in bulk; a job whose unique key is taken is skipped and marked `conflict`.
+
+    Returns the jobs given, with `pk` set on the inserted ones.
+    """
+    if not new_jobs:
+        return []
+    alias = database()
+    inserted = insert_rows(Rows.of_jobs(new_jobs))
+    by_key = {(name, pk_, key): pk for pk, name, pk_, key, _, _ in inserted}
+    for job in new_jobs:
+        pk = by_key.pop((job.name, job.object_pk, job.tenant_key), None)
+        job.pk, job.conflict = pk, pk is None
+        if pk is not None:
+            job._state.adding, job._state.db = False, alias
+    return list(new_jobs)
+
+
+def insert_one(job: Job) -> Job:
+    """Insert one job; on a conflict, return the job that holds its unique key instead,
+    with `conflict` set."""
+    insert([job])
+    if job.conflict:
+        existing = (
+            jobs()
+            .filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk, tenant_key=job.tenant_key)
+            .order_by("-id")
+            .first()
+        )
+        if existing is not None:
+            existing.conflict = True
+            return existing
+    return job
+
+
+# -- operator actions (admin, commands) -------------------------------------------------------
+
+
+def retry_jobs(queryset: QuerySet[Job]) -> int:
+    """Run finished or waiting jobs again now (see `Backend.retry_now`); their queues are
+    woken once it commits. Returns how many were retried."""
+    queues = engine().retry_now(queryset)
+    announce(queues)
+    return sum(queues.values())
+
+
+def cancel_jobs(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
+    """Cancel jobs that have not started; returns how many were cancelled."""
+    return engine().cancel_waiting(queryset, reason)

@@ -1,0 +1,138 @@
+"""What the ledger writes, independent of the database: a new job's column values, pages of
+jobs as columns for one insert, and how an error is stored on its job."""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from ..models import ALL_TENANTS, Job, tenant_key
+from ..states import State
+
+# Every column but the primary key, in field order: the columns an insert writes.
+FIELDS = {f.attname: f for f in Job._meta.concrete_fields if not f.primary_key}
+ATTNAMES = list(FIELDS)
+
+
+def now() -> datetime:
+    return timezone.now()
+
+
+def schedule_in(seconds: float) -> datetime:
+    return now() + timedelta(seconds=seconds)
+
+
+def node_name() -> str:
+    """Who attempted a job: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_values(
+    *,
+    kind: str,
+    name: str,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    object_pk: str = "",
+    tenant: Any = None,
+    bound: bool = True,
+    args: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    once: bool = False,
+    scheduled_at: datetime | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of a new job, inserted `at` (now). `bound=False` marks a
+    scheduler/action job that covers all tenants."""
+    at = at or now()
+    due = scheduled_at or at
+    return {
+        "kind": kind,
+        "name": name,
+        "queue": queue,
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "object_pk": object_pk,
+        "tenant": tenant if bound else None,
+        "tenant_key": tenant_key(tenant) if bound else ALL_TENANTS,
+        "once": once,
+        "args": args or {},
+        "meta": {},
+        "tags": list(tags),
+        "attempt": 0,
+        "errors": [],
+        "inserted_at": at,
+        "scheduled_at": due,
+        "attempted_at": None,
+        "completed_at": None,
+        "cancelled_at": None,
+        "discarded_at": None,
+        "attempted_by": "",
+        "state": State.SCHEDULED if due > at else State.AVAILABLE,
+    }
+
+
+def new_job(**values: Any) -> Job:
+    """An unsaved job (arguments as for `job_values`)."""
+    return Job(**job_values(**values))
+
+
+@dataclass
+class Rows:
+    """Jobs to insert, as columns: `common` values shared by every row, `varying` lists."""
+
+    common: dict[str, Any]
+    varying: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.varying.values()))) if self.varying else 1
+
+    @classmethod
+    def of(cls, rows: Sequence[dict[str, Any]]) -> Rows:
+        common: dict[str, Any] = {}
+        varying: dict[str, list[Any]] = {}
+        for name in ATTNAMES:
+            values = [row[name] for row in rows]
+            if all(value == values[0] for value in values):
+                common[name] = values[0]
+            else:
+                varying[name] = values
+        if not varying:  # keep the row count in the columns
+            varying["object_pk"] = [common.pop("object_pk")] * len(rows)
+        return cls(common, varying)
+
+    @classmethod
+    def of_jobs(cls, jobs: Sequence[Job]) -> Rows:
+        return cls.of([{name: getattr(job, name) for name in ATTNAMES} for job in jobs])
+
+
+# What an insert returns of each inserted row: id, name, object_pk, tenant_key, queue, state.
+Inserted = tuple[int, str, str, str, str, str]
+RETURNING = "RETURNING id, name, object_pk, tenant_key, queue, state"
+
+
+def available_by_queue(inserted: Sequence[Inserted]) -> dict[str, int]:
+    """How many of the `inserted` rows are available now, per queue."""
+    counts: dict[str, int] = {}
+    for *_, queue, state in inserted:
+        if state == State.AVAILABLE:
+            counts[queue] = counts.get(queue, 0) + 1
+    return counts
+
+
+def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:
+    """One `errors` entry of a job: `{attempt, at, error, traceback}`."""
+    return {
+        "attempt": attempt,
+        "at": now().isoformat(),
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }

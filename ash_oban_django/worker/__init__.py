@@ -1,0 +1,18 @@
+"""Performing jobs: one attempt of a claimed job, its outcome decided and then recorded.
+
+`executor` runs an attempt and records what came of it; `runners` holds what each kind of
+job does; `outcome` classifies errors; `retry` decides when a failure runs again;
+`deadline` bounds an attempt's time; `drain` runs jobs in this process.
+"""
+
+from .drain import Result, drain, schedule_and_run_triggers
+from .executor import perform, perform_and_claim, rescue_orphan
+
+__all__ = [
+    "Result",
+    "drain",
+    "perform",
+    "perform_and_claim",
+    "rescue_orphan",
+    "schedule_and_run_triggers",
+]

@@ -1,0 +1,133 @@
+"""Running jobs in this process instead of on a cluster: the test helpers, `ash_oban_run
+--drain`, and `schedule_and_run_triggers(drain_queues=True)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .. import ledger
+from ..enqueue import Target, queues_of, resolve_target, schedule_declaration
+from ..models import Job
+from ..states import RUNNABLE_STATES, Kind, State
+from .executor import perform
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How many jobs a run left in each state; `+` adds two results."""
+
+    success: int = 0
+    failure: int = 0
+    discard: int = 0
+    cancelled: int = 0
+    snoozed: int = 0
+    queues_not_drained: tuple[str, ...] = ()
+
+    def __add__(self, other: Result) -> Result:
+        queues = tuple(dict.fromkeys([*self.queues_not_drained, *other.queues_not_drained]))
+        return Result(
+            self.success + other.success,
+            self.failure + other.failure,
+            self.discard + other.discard,
+            self.cancelled + other.cancelled,
+            self.snoozed + other.snoozed,
+            queues,
+        )
+
+    @classmethod
+    def of(cls, job: Job) -> Result:
+        """The count one run of `job` adds, by the state the run left it in."""
+        state = job.state
+        return cls(
+            success=int(state == State.COMPLETED),
+            failure=int(state == State.RETRYABLE),
+            discard=int(state == State.DISCARDED),
+            cancelled=int(state == State.CANCELLED),
+            snoozed=int(state == State.SCHEDULED),
+        )
+
+
+def schedule_and_run_triggers(
+    target: Target,
+    *,
+    actor: Any = None,
+    triggers: bool = True,
+    scheduled_actions: bool = False,
+    drain_queues: bool = False,
+    queue: str | None = None,
+    with_scheduled: bool = False,
+    with_limit: int | None = None,
+    on_job: Callable[[Job], None] | None = None,
+) -> Result:
+    """Insert the scheduler jobs of `target` (and its scheduled-action jobs when asked) and,
+    with `drain_queues=True`, run every job they lead to in this process (calling
+    `on_job(job)` after each one).
+
+    >>> schedule_and_run_triggers(Order, drain_queues=True)
+    Result(success=3, failure=0, discard=0, cancelled=0, snoozed=0, queues_not_drained=())
+    """
+    entries = resolve_target(target, triggers=triggers, scheduled_actions=scheduled_actions)
+    for entry in entries:
+        schedule_declaration(entry, actor=actor)
+    queues = [queue] if queue else queues_of(entries)
+    if not drain_queues:
+        return Result(queues_not_drained=tuple(queues))
+    return drain(queues, with_scheduled=with_scheduled, with_limit=with_limit, on_job=on_job)
+
+
+def drainable(queues: Iterable[str] | None, *, with_scheduled: bool = False) -> QuerySet[Job]:
+    """The jobs a drain of `queues` (all when None) would run now; `with_scheduled` adds
+    those due later."""
+    engine = ledger.engine()
+    candidates = engine.jobs().filter(state__in=RUNNABLE_STATES)
+    if queues is not None:
+        candidates = candidates.filter(queue__in=list(queues))
+    return candidates if with_scheduled else candidates.filter(scheduled_at__lte=ledger.now())
+
+
+def drain(
+    queues: Iterable[str] | None = None,
+    *,
+    with_scheduled: bool = False,
+    with_recursion: bool = True,
+    with_limit: int | None = None,
+    on_job: Callable[[Job], None] | None = None,
+) -> Result:
+    """Run the runnable jobs of `queues` (all when None) in this process, schedulers first,
+    until none is left (`with_recursion`: including the jobs they insert; without it, only
+    the jobs that existed when the drain began).
+
+    `with_scheduled` also runs jobs scheduled for later (retries and snoozes included);
+    `with_limit` caps how many jobs run in all; `on_job(job)` is called after each job runs
+    (progress bars).
+    """
+    queue_list = None if queues is None else list(queues)
+    result = Result()
+    ran = 0
+    engine = ledger.engine()
+    last_id = (
+        None
+        if with_recursion
+        else engine.jobs().order_by("-id").values_list("id", flat=True).first() or 0
+    )
+    while with_limit is None or ran < with_limit:
+        candidates = drainable(queue_list, with_scheduled=with_scheduled)
+        if last_id is not None:
+            candidates = candidates.filter(id__lte=last_id)
+        # Schedulers first, then scheduled actions, then worker jobs.
+        for kind in (Kind.SCHEDULER, Kind.ACTION, Kind.TRIGGER):
+            claimed = engine.claim_among(candidates.filter(kind=kind), 1)
+            if claimed:
+                break
+        if not claimed:
+            break
+        job = perform(claimed[0])
+        result += Result.of(job)
+        ran += 1
+        if on_job is not None:
+            on_job(job)
+    return result

@@ -1,0 +1,94 @@
+"""What an attempt came to, decided before anything is written.
+
+`classify` looks at what an attempt raised and says what it means for the job, with no side
+effect. The executor records every outcome through one function (`executor.record`), so a
+snooze, say, is written the same way whether the action or `on_error` raised it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..exceptions import Cancel, Snooze, TriggerNoLongerApplies
+from .retry import RetryDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Snoozed:
+    """Run again in `seconds`, giving the attempt back."""
+
+    seconds: float
+    errors: tuple[BaseException, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """Will not run: `Cancel` was raised, the row no longer applies, or the declaration is
+    paused or deleted."""
+
+    reason: str
+    errors: tuple[BaseException, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """Failed with attempts left: run again in `delay` seconds."""
+
+    error: BaseException
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailedFinally:
+    """The last attempt failed: `on_error` decides what follows (see `executor`)."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """The last attempt failed and `on_error` handled it: completed."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class Discarded:
+    """Failed for good."""
+
+    errors: tuple[BaseException, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    """The worker died with attempts left: available again now."""
+
+    error: BaseException
+
+
+Outcome = Snoozed | Cancelled | Retrying | FailedFinally | Handled | Discarded | Rescued
+
+
+def classify(error: BaseException, retry: RetryDecision) -> Outcome:
+    """The outcome of an attempt that raised `error`, given the retry strategy's decision."""
+    if isinstance(error, Snooze):
+        return Snoozed(error.seconds)
+    if isinstance(error, Cancel | TriggerNoLongerApplies):
+        return Cancelled(str(error))
+    if retry.retry:
+        return Retrying(error, retry.delay)
+    return FailedFinally(error)
+
+
+def classify_on_error(error: BaseException, handler_error: BaseException | None) -> Outcome:
+    """The outcome of a final failure once `on_error` ran (`handler_error`: what it raised).
+
+    The first error is kept on every path; `on_error` may snooze or cancel like an action.
+    """
+    if handler_error is None:
+        return Handled(error)
+    if isinstance(handler_error, Snooze):
+        return Snoozed(handler_error.seconds, errors=(error,))
+    if isinstance(handler_error, Cancel | TriggerNoLongerApplies):
+        return Cancelled(str(handler_error), errors=(error,))
+    return Discarded((error, handler_error))

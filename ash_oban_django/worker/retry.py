@@ -1,0 +1,40 @@
+"""When a failed attempt runs again: a retry strategy turns a declaration's `backoff` into a
+decision, so the executor never branches on backoff forms."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..context import JobContext
+from ..declarations import Backoff
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """Whether the failed attempt is retried, and in how many seconds."""
+
+    retry: bool
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryStrategy:
+    """Retry while attempts are left, after `backoff` seconds: an `int` (exact), a
+    `callable(JobContext) -> float`, or None for Oban's default, `15 + 2**attempt` seconds
+    plus up to 10% jitter."""
+
+    backoff: Backoff | None = None
+
+    def decide(self, context: JobContext) -> RetryDecision:
+        if context.attempt >= context.max_attempts:
+            return RetryDecision(retry=False)
+        return RetryDecision(retry=True, delay=self.delay(context))
+
+    def delay(self, context: JobContext) -> float:
+        if callable(self.backoff):
+            return float(self.backoff(context))
+        if self.backoff is not None:
+            return float(self.backoff)
+        base = 15 + 2 ** min(context.attempt, 20)
+        return base + random.uniform(0, base * 0.1)
