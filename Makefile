@@ -24,6 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check ash_oban_django
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy ash_oban_django

@@ -41,7 +41,8 @@ def get_persister() -> ActorPersister | None:
     if not path:
         return None
     persister = import_string(path)
-    return persister() if isinstance(persister, type) else persister
+    found: ActorPersister = persister() if isinstance(persister, type) else persister
+    return found
 
 
 def store_actor(actor: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
@@ -44,12 +44,19 @@ class TagFilter(admin.SimpleListFilter):
         return queryset.filter(tagged(tag)) if tag else queryset
 
 
+# ModelAdmin is generic to the type checker only.
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Job]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
 def _pre_json(value: Any) -> SafeString:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(_ModelAdmin):
     list_display = [
         "id",
         "name",

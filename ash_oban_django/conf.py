@@ -33,6 +33,10 @@ class Settings:
     def _get(self, key: str) -> Any:
         return self.raw().get(key, DEFAULTS[key])
 
+    def _optional_str(self, key: str) -> str | None:
+        value = self._get(key)
+        return None if value is None else str(value)
+
     @property
     def APPS(self) -> frozenset[str] | None:  # noqa: N802 - mirrors the settings key
         apps = self._get("APPS")
@@ -40,7 +44,7 @@ class Settings:
 
     @property
     def ACTOR_PERSISTER(self) -> str | None:  # noqa: N802
-        return self._get("ACTOR_PERSISTER")
+        return self._optional_str("ACTOR_PERSISTER")
 
     @property
     def AUTHORIZE(self) -> bool:  # noqa: N802
@@ -56,7 +60,7 @@ class Settings:
 
     @property
     def TENANT_CONTEXT(self) -> str | None:  # noqa: N802
-        return self._get("TENANT_CONTEXT")
+        return self._optional_str("TENANT_CONTEXT")
 
     @property
     def DATABASE(self) -> str:  # noqa: N802

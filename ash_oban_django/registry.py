@@ -179,8 +179,9 @@ def find_oban_class(model: type[Model]) -> type | None:
         meta = getattr(klass, "_meta", None)
         if klass is not model and meta is not None and not meta.abstract:
             return None  # a concrete ancestor: what lies beyond is the parent's
-        if "Oban" in vars(klass):
-            return vars(klass)["Oban"]
+        oban: type | None = vars(klass).get("Oban")
+        if oban is not None:
+            return oban
     return None
 
 

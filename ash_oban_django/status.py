@@ -16,8 +16,8 @@ from django.db.models import Count
 from rich.console import Console
 
 from . import ledger
-from .models import INCOMPLETE_STATES, Kind
 from .registry import RegisteredTrigger, registry
+from .states import INCOMPLETE_STATES, Kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,8 @@ def run_scheduler_once() -> tuple[float, int]:
     from django.db import transaction
 
     from ash_oban_django.dispatch.wake import set_dispatch
-    from ash_oban_django.registry import registry
     from ash_oban_django.enqueue.scheduler import run_scheduler
+    from ash_oban_django.registry import registry
     from tests.testapp.models import Widget
 
     set_dispatch(False)
@@ -128,8 +128,8 @@ def memory_child(rows: int, table_rows: int) -> None:
     from django.db.models import Q
 
     from ash_oban_django import Trigger, register
-    from ash_oban_django.registry import registry
     from ash_oban_django.enqueue.scheduler import run_scheduler
+    from ash_oban_django.registry import registry
     from tests.testapp.models import Widget
 
     seed(table_rows)

@@ -19,6 +19,7 @@ from django.db.models import F, Model, QuerySet
 from .. import ledger
 from ..actors import store_actor
 from ..conf import settings
+from ..ledger.rows import available_by_queue
 from ..registry import RegisteredTrigger
 from ..signals import scheduler_finished
 from ..tenants import filter_tenant, list_tenants, tenant_context
@@ -88,7 +89,7 @@ def enqueue_matching(entry: RegisteredTrigger, tenant: Any, stored_actor: Any) -
     for page in scan(entry, tenant):
         rows = page_rows(entry, page, tenant, stored_actor)
         inserted = ledger.insert_rows(rows, announce_available=False)
-        report += SchedulerReport(len(page), len(inserted), ledger.available_by_queue(inserted))
+        report += SchedulerReport(len(page), len(inserted), available_by_queue(inserted))
     return report
 
 

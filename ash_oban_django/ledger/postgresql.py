@@ -75,7 +75,8 @@ class PostgreSQLBackend(Backend):
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            inserted: list[Inserted] = cursor.fetchall()
+        return inserted
 
     def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
         if max_running is not None:

@@ -36,5 +36,5 @@ class RetryStrategy:
             return float(self.backoff(context))
         if self.backoff is not None:
             return float(self.backoff)
-        base = 15 + 2 ** min(context.attempt, 20)
+        base = 15.0 + 2.0 ** min(context.attempt, 20)
         return base + random.uniform(0, base * 0.1)

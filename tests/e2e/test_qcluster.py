@@ -1,4 +1,4 @@
-"""End to end: jobs run in real django-q2 clusters (DESIGN §8). PostgreSQL only."""
+"""End to end: jobs run in real django-q2 clusters (docs/operations.md). PostgreSQL only."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from ash_oban_django import run_trigger, schedule
-from ash_oban_django.models import Job
 from ash_oban_django.dispatch.cron import sync_schedules
 from ash_oban_django.dispatch.maintenance import maintain
+from ash_oban_django.models import Job
 from tests.e2e.conftest import Cluster, wait_until
 from tests.e2eapp.models import Ticket
 

@@ -13,10 +13,10 @@ from django.db import connection, connections, transaction
 from django.db.models import Q
 
 from ash_oban_django import Trigger, ledger, register, run_trigger
-from ash_oban_django.models import Job
 from ash_oban_django.dispatch.tasks import run_queue
-from ash_oban_django.registry import registry
 from ash_oban_django.enqueue.scheduler import run_scheduler
+from ash_oban_django.models import Job
+from ash_oban_django.registry import registry
 from ash_oban_django.worker import perform
 from tests.testapp.models import Widget
 

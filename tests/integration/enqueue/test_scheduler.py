@@ -1,4 +1,4 @@
-"""The scheduler (DESIGN §6), tenants, actors, scheduled actions and the public API."""
+"""The scheduler (docs/running.md), tenants, actors, scheduled actions and the public API."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from ash_oban_django import (
     schedule,
     schedule_and_run_triggers,
 )
+from ash_oban_django.enqueue.scheduler import SchedulerReport, run_scheduler
 from ash_oban_django.models import Job
 from ash_oban_django.registry import registry
-from ash_oban_django.enqueue.scheduler import SchedulerReport, run_scheduler
 from ash_oban_django.signals import scheduler_finished
 from ash_oban_django.testing import assert_triggered, drain_queues, refute_triggered
 from tests.testapp.models import Widget

@@ -1,4 +1,4 @@
-"""Maintenance (DESIGN §8): staging and waking, rescue, pruning; dispatch tasks."""
+"""Maintenance (docs/operations.md, docs/architecture.md): staging and waking, rescue, pruning; dispatch tasks."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from django.db.models import Q
 from django_q.models import OrmQ
 
 from ash_oban_django import ScheduledAction, Trigger, ledger, register, run_trigger, schedule
-from ash_oban_django.models import Job
 from ash_oban_django.dispatch.maintenance import maintain, prune, rescue, stage_due
 from ash_oban_django.dispatch.tasks import run_queue
 from ash_oban_django.dispatch.wake import RUN_QUEUE
+from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
 from tests.testapp.models import Widget
 

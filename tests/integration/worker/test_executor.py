@@ -1,4 +1,4 @@
-"""Every outcome of a worker job (DESIGN §7), on SQLite and PostgreSQL."""
+"""Every outcome of a worker job (docs/running.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -108,6 +108,38 @@ def test_worker__snooze_reschedules_without_using_an_attempt(ash_oban: Any) -> N
     assert job.meta["snoozed"] == 1
     # The snoozed attempt's writes roll back with it.
     assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+class SnoozingOnError(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        raise RuntimeError("payment declined")
+
+    def mark_errored(self, *, error: BaseException) -> None:
+        raise Snooze(30)
+
+
+def test_worker__snooze_from_on_error_is_recorded_as_from_the_action(ash_oban: Any) -> None:
+    """One way to record a snooze: the bookkeeping is the same whoever raised it."""
+    snoozes = {}
+    for model, on_error in ((Snoozing, None), (SnoozingOnError, "mark_errored")):
+        trigger = Trigger("finish", where=Q(done=False), scheduler_cron=None, on_error=on_error)
+        with register(model, triggers=[trigger]):
+            job = run_trigger(model.objects.create(), "finish")
+            result = drain_queues(with_recursion=False)
+            job.refresh_from_db()
+        assert result.snoozed == 1
+        snoozes[model.__name__] = job
+    action, handler = snoozes["Snoozing"], snoozes["SnoozingOnError"]
+    for job in (action, handler):
+        assert (job.state, job.attempt, job.meta) == ("scheduled", 0, {"snoozed": 1})
+        assert 25 < (job.scheduled_at - job.attempted_at).total_seconds() <= 31
+    assert action.errors == []
+    # From on_error, the failure that led to it is kept.
+    assert [e["error"] for e in handler.errors] == ["RuntimeError: payment declined"]
 
 
 class Cancelling(Widget):
