@@ -8,10 +8,13 @@ and a duplicated one runs nothing twice (claims are exclusive). Wakes follow the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..conf import settings
 from .routing import cluster_for, cluster_workers
+
+logger = logging.getLogger("ash_oban_django")
 
 # The dotted path django-q2 stores for every wake task (see `tasks.py`).
 RUN_QUEUE = "ash_oban_django.dispatch.tasks.run_queue"
@@ -56,5 +59,15 @@ def wake(queues: dict[str, int]) -> None:
 
 
 def on_jobs_available(sender: Any, *, queues: dict[str, int], **kwargs: Any) -> None:
-    """`ledger.jobs_available` receiver."""
-    wake(queues)
+    """`ledger.jobs_available` receiver. The jobs are committed by now: a broker that cannot
+    take the tasks only delays them (maintenance wakes every queue with waiting jobs), so
+    the failure is logged, never raised into the code that inserted the jobs."""
+    try:
+        wake(queues)
+    except Exception:
+        logger.warning(
+            "Could not hand %s to django-q2; the jobs are in the ledger and the next "
+            "maintenance pass wakes their queues.",
+            ", ".join(f"queue {queue!r}" for queue in sorted(queues)),
+            exc_info=True,
+        )

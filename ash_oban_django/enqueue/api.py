@@ -49,6 +49,7 @@ def build_trigger(
     >>> job.args["action_arguments"]
     {'rush': True}
     """
+    check_record(record)
     entry = registry.get_trigger(type(record), trigger)
     return worker_job(
         entry,
@@ -59,6 +60,22 @@ def build_trigger(
         extra=args,
         **_job_options(job_options),
     )
+
+
+def check_record(record: object) -> None:
+    """A worker job is for one saved row: refuse anything else before inserting."""
+    if isinstance(record, type):
+        raise TypeError(
+            f"Expected a row of the model, got the model class {record.__name__}: pass an "
+            f"instance, e.g. {record.__name__}.objects.get(pk=...)."
+        )
+    if not isinstance(record, Model):
+        raise TypeError(f"Expected a model instance, got {record!r}.")
+    if record.pk is None:
+        raise ValueError(
+            f"{type(record).__name__} instance has no primary key: save() it before "
+            "triggering a job for it."
+        )
 
 
 def run_trigger(

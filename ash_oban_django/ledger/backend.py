@@ -9,7 +9,8 @@ and finding orphans. Adding a database means adding one module (see `ledger/__in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -91,6 +92,12 @@ class Backend:
         """An `executing` job attempted before the cutoff whose worker is gone, locked in
         the caller's transaction; None when there is none."""
         raise NotImplementedError
+
+    @contextmanager
+    def statements_bounded(self, seconds: float) -> Iterator[None]:
+        """Within the block, cancel any statement that runs longer than `seconds`, where
+        the database can (an attempt's `timeout`); nothing elsewhere."""
+        yield
 
     # -- claiming ----------------------------------------------------------------------------
 

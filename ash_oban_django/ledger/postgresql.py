@@ -7,7 +7,8 @@ completions are single statements, which also run in autocommit as one round tri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,10 @@ COMPLETE_AND_CLAIM = f"WITH done AS ({COMPLETE}) {CLAIM.format(pick=PICK_NEXT)}"
 # Lock a job still executing the given attempt. Parameters: id, executing, attempt.
 LOCK_EXECUTING = (
     f"SELECT {{columns}} FROM {TABLE} WHERE id = %s AND state = %s AND attempt = %s FOR UPDATE"
+)
+# Set the current transaction's statement timeout (e.g. '2000ms'); returns the one it had.
+STATEMENT_TIMEOUT = (
+    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)"
 )
 # A transaction-scoped advisory lock on a name.
 SERIALIZE = "SELECT pg_advisory_xact_lock(hashtext(%s))"
@@ -116,6 +121,14 @@ class PostgreSQLBackend(Backend):
 
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
+
+    @contextmanager
+    def statements_bounded(self, seconds: float) -> Iterator[None]:
+        previous, _ = self.execute(STATEMENT_TIMEOUT, [f"{max(int(seconds * 1000), 1)}ms"])
+        yield
+        # Reached only when the block succeeded; a failed one rolls back, and the setting
+        # with it. Restored, so a drain inside a caller's transaction does not keep it.
+        self.execute(STATEMENT_TIMEOUT, [previous])
 
     def next_orphan(self, attempted_before: datetime) -> Job | None:
         return (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import DatabaseError, connections
+
+from .. import ledger
 from ..exceptions import JobTimeout
 
 
@@ -17,12 +20,16 @@ def deadline(seconds: float | None) -> Iterator[None]:
     """Fail the attempt with `JobTimeout` once it runs longer than `seconds`.
 
     In a process's main thread (a django-q2 worker) SIGALRM interrupts the action, and the
-    alarm it replaces is restored afterwards. Elsewhere the action cannot be interrupted, so
-    an attempt that finishes late fails after the fact: its writes still roll back.
+    alarm it replaces is restored afterwards. The alarm is held back while a statement runs
+    on the ledger's database, so it never lands inside the database driver: the statement is
+    bounded by the database instead (`Backend.bound_statements`), and the alarm fires when it
+    returns. Elsewhere the action cannot be interrupted, so an attempt that finishes late
+    fails after the fact: its writes still roll back.
     """
     if seconds is None:
         yield
         return
+    engine = ledger.engine()
     started = time.monotonic()
     message = f"the attempt ran longer than its timeout of {seconds:g} seconds"
     use_alarm = threading.current_thread() is threading.main_thread()
@@ -34,7 +41,16 @@ def deadline(seconds: float | None) -> Iterator[None]:
         previous_handler = signal.signal(signal.SIGALRM, on_alarm)
         previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        with (
+            engine.statements_bounded(seconds),
+            connections[engine.alias].execute_wrapper(_without_alarm if use_alarm else _as_is),
+        ):
+            yield
+    except Exception as exc:
+        # A statement the database cancelled at the deadline fails the attempt as a timeout.
+        if isinstance(exc, DatabaseError) and time.monotonic() - started >= seconds * 0.99:
+            raise JobTimeout(message) from exc
+        raise
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -44,3 +60,16 @@ def deadline(seconds: float | None) -> Iterator[None]:
                 signal.setitimer(signal.ITIMER_REAL, max(previous_delay - elapsed, 0.001))
     if time.monotonic() - started > seconds:
         raise JobTimeout(message)
+
+
+def _without_alarm(execute: Callable[..., Any], *args: Any) -> Any:
+    """Run a statement with SIGALRM held back; a pending alarm fires once it returns."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        return execute(*args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+
+
+def _as_is(execute: Callable[..., Any], *args: Any) -> Any:
+    return execute(*args)

@@ -107,6 +107,8 @@ def drain(
     """
     queue_list = None if queues is None else list(queues)
     result = Result()
+    if queue_list == []:
+        return result  # nothing to drain (e.g. a model that declares no trigger)
     ran = 0
     engine = ledger.engine()
     last_id = (

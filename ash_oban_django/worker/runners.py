@@ -8,9 +8,12 @@ and records it.
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import Model, Q
@@ -116,7 +119,7 @@ class TriggerRunner(Runner):
             inputs = {**trigger.action_input, **job.args.get("action_arguments", {})}
             if trigger.read_metadata is not None:
                 inputs["metadata"] = job.args.get("metadata", {})
-            getattr(record, trigger.method_name)(**inputs)
+            call(getattr(record, trigger.method_name), **inputs)
 
     @property
     def has_on_error(self) -> bool:
@@ -127,7 +130,7 @@ class TriggerRunner(Runner):
         assert method is not None
         with tenant_context(job.tenant), job_context(self.context(actor, job.tenant, error)):
             record = self.locked_record(", so on_error was not called")
-            getattr(record, method)(error=error)
+            call(getattr(record, method), error=error)
 
     def locked_record(self, consequence: str) -> Model:
         """The job's row, re-read (and locked) under the trigger's rules; raises
@@ -180,12 +183,26 @@ class ActionRunner(Runner):
         self.debug("Scheduled action %s triggered (tenant %r)", entry.label, tenant)
         with tenant_context(tenant), job_context(self.context(actor, tenant)):
             inputs = {**entry.action.action_input, **job.args.get("action_arguments", {})}
-            getattr(entry.model, entry.action.method_name)(**inputs)
+            call(getattr(entry.model, entry.action.method_name), **inputs)
 
 
 RUNNERS: dict[Kind, type[Runner]] = {
     runner.kind: runner for runner in (TriggerRunner, SchedulerRunner, ActionRunner)
 }
+
+
+def call(method: Callable[..., Any], /, **inputs: Any) -> Any:
+    """Call a model's method; an `async def` one is run to its end here, in this thread's
+    transaction: its ORM calls (`await record.asave()`, `sync_to_async`) come back to this
+    thread, so they run inside the attempt, under the row lock."""
+    result = method(**inputs)
+    if inspect.isawaitable(result):
+        return async_to_sync(_awaited)(result)
+    return result
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def reread(entry: RegisteredTrigger, job: Job) -> Model | None:

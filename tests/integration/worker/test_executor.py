@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.db.models import Q
 
-from ash_oban_django import Cancel, Snooze, Trigger, register, run_trigger
+from ash_oban_django import (
+    Cancel,
+    ScheduledAction,
+    Snooze,
+    Trigger,
+    register,
+    run_trigger,
+    schedule,
+)
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
 from tests.testapp.models import Widget
@@ -390,3 +400,83 @@ def test_debug__logs_each_step_for_a_debug_trigger(
         run_trigger(other, "finish")
         drain_queues()
     assert f"triggered for pk={other.pk}" in caplog.text
+
+
+class SlowQuery(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(10)")
+
+
+@pytest.mark.postgres
+def test_worker__timeout_bounds_a_blocking_statement(ash_oban: Any) -> None:
+    """The database cancels a statement still running at the deadline: the attempt, and the
+    lock on the job's row, end on time."""
+    trigger = Trigger("finish", where=Q(errored=False), scheduler_cron=None, timeout=1)
+    with register(SlowQuery, triggers=[trigger]):
+        job = run_trigger(SlowQuery.objects.create(), "finish")
+        started = time.monotonic()
+        drain_queues()
+        elapsed = time.monotonic() - started
+        job.refresh_from_db()
+    assert elapsed < 4, f"the attempt took {elapsed:.1f}s with timeout=1"
+    assert job.state == "discarded"
+    assert job.errors[0]["error"].startswith("JobTimeout: the attempt ran longer than its timeout")
+    with connection.cursor() as cursor:  # the bound was lifted with the attempt
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)
+
+
+class Async(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    async def finish(self, **inputs: Any) -> None:
+        self.done = True
+        self.calls += 1
+        await self.asave()
+        if inputs.get("fail"):
+            raise RuntimeError("failed after its write")
+
+    async def mark_errored(self, *, error: BaseException) -> None:
+        self.errored = True
+        self.note = f"async on_error: {error}"
+        await self.asave()
+
+    @classmethod
+    async def nightly(cls, **inputs: Any) -> None:
+        await cls.objects.acreate(name="async nightly")
+
+
+def test_worker__async_action_runs_inside_the_attempt(ash_oban: Any) -> None:
+    """An `async def` action is awaited, its writes in the attempt's transaction: they
+    commit with the job, and roll back when the action fails after them."""
+    trigger = Trigger("finish", where=Q(done=False), scheduler_cron=None, on_error="mark_errored")
+    with register(Async, triggers=[trigger]):
+        ok, failing = Async.objects.create(), Async.objects.create()
+        done = run_trigger(ok, "finish")
+        failed = run_trigger(failing, "finish", action_arguments={"fail": True})
+        result = drain_queues()
+        done.refresh_from_db()
+        failed.refresh_from_db()
+    ok.refresh_from_db()
+    failing.refresh_from_db()
+    assert result.success == 2
+    assert (done.state, ok.done, ok.calls) == ("completed", True, 1)
+    # The failed attempt's write rolled back; the async on_error ran and committed.
+    assert (failed.state, failed.meta.get("on_error")) == ("completed", "handled")
+    assert (failing.done, failing.calls, failing.errored) == (False, 0, True)
+    assert failing.note == "async on_error: failed after its write"
+
+
+def test_worker__async_scheduled_action_is_awaited(ash_oban: Any) -> None:
+    with register(Async, scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")]):
+        schedule(Async, "nightly")
+        result = drain_queues()
+    assert result.success == 1
+    assert Widget.objects.filter(name="async nightly").count() == 1
