@@ -303,7 +303,12 @@ class Attempt:
             ledger.record(job, State.DISCARDED, errors=[error, handler_error])
         else:
             fails = entry.trigger.on_error_fails_job
-            ledger.record(job, State.DISCARDED if fails else State.COMPLETED, errors=[error])
+            ledger.record(
+                job,
+                State.DISCARDED if fails else State.COMPLETED,
+                errors=[error],
+                meta={"on_error": "handled"},
+            )
 
     # -- logging -----------------------------------------------------------------------------
 
