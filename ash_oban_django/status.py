@@ -19,7 +19,6 @@ from . import ledger
 from .models import INCOMPLETE_STATES, Job, Kind, State
 from .registry import RegisteredTrigger, registry
 
-
 # A job completed because its trigger's on_error handled the final failure: the worker
 # writes `meta["on_error"] = "handled"`. Shown apart from a completion by the action.
 ON_ERROR_COMPLETED = "completed (on_error)"
