@@ -47,6 +47,7 @@ def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(
     assert out.count("processed") >= 6
     assert "errored: PaymentDeclined: cannot charge -3.00" in out
     assert "untouched" in out
+    assert "INFO" not in out + done.stderr  # django-q2's chatter is quieted by LOGGING
 
 
 def test_demo__a_database_it_cannot_create_is_one_line_that_says_how() -> None:
