@@ -4,30 +4,23 @@ every order and job of its database, so it must never see the one `DATABASE_URL`
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from tests.e2e.conftest import ROOT, run_database_url
+from tests.processes import environ_without, run_python
 
 pytestmark = pytest.mark.slow
 
 
 def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", *env)}
-    return subprocess.run(
-        [sys.executable, "-m", "example_project.demo"],
-        cwd=ROOT,
-        env={**base, "COLUMNS": "200", **{k: v for k, v in env.items() if v}},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    """The demo with `env` set on top of ours (an empty value unsets the variable)."""
+    base = environ_without("DJANGO_SETTINGS_MODULE", *env)
+    env = {"COLUMNS": "200", **{key: value for key, value in env.items() if value}}
+    return run_python("-m", "example_project.demo", cwd=ROOT, env={**base, **env}, timeout=240)
 
 
 def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
+
+from tests.processes import environ_without, run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["getting-started.md", "testing.md"]
@@ -63,21 +63,9 @@ def test_doc_samples__run_as_written(tmp_path: Path) -> None:
     (tmp_path / "settings.py").write_text(SETTINGS + "\n\n".join(files["settings.py"]))
     (tmp_path / "test_documented.py").write_text("\n\n".join(files["tests"]))
     (tmp_path / "pytest.ini").write_text(PYTEST_INI)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SQLITE_TEST_PATH")
-    }
+    env = environ_without("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SQLITE_TEST_PATH")
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
     env["SQLITE_PATH"] = str(tmp_path / "db.sqlite3")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "test_documented.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_python("-m", "pytest", "-q", "test_documented.py", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout, done.stdout
