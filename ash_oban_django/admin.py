@@ -1,4 +1,5 @@
-"""The job ledger in the Django admin: read-only rows, filters, errors, retry and cancel."""
+"""The job ledger in the Django admin: read-only rows, filters, errors, retry and cancel, and
+deletion (with the delete permission) of any job that is not executing."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db import connections
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from . import ledger
-from .models import Job
+from .models import Job, State
+from .status import state_label
 
 
 def tagged(tag: str) -> Q:
@@ -62,7 +65,7 @@ class JobAdmin(_ModelAdmin):
         "name",
         "kind",
         "queue",
-        "state",
+        "state_label",
         "object_pk",
         "tenant",
         "attempts",
@@ -74,9 +77,9 @@ class JobAdmin(_ModelAdmin):
     search_fields = ["=object_pk", "name"]
     date_hierarchy = "inserted_at"
     ordering = ["-inserted_at", "-id"]
-    actions = ["retry_jobs", "cancel_jobs"]
+    actions = ["retry_jobs", "cancel_jobs", "delete_selected"]
     fieldsets = [
-        (None, {"fields": ["id", "name", "kind", "queue", "priority", "state", "once"]}),
+        (None, {"fields": ["id", "name", "kind", "queue", "priority", "state_label", "once"]}),
         ("Target", {"fields": ["object_pk", "tenant", "arguments", "metadata", "tags"]}),
         ("Attempts", {"fields": ["attempt", "max_attempts", "attempted_by", "error_list"]}),
         (
@@ -105,6 +108,40 @@ class JobAdmin(_ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         return obj is None and super().has_change_permission(request)
+
+    # Deleting an executing job would let its worker record an outcome for a row that is
+    # gone; everything else may be deleted by whoever holds `delete_job`.
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        if obj is not None and obj.state == State.EXECUTING:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Job) -> None:
+        # Conditional: a claim may have taken the job since the page was shown.
+        self.get_queryset(request).filter(pk=obj.pk).exclude(state=State.EXECUTING).delete()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        queryset.exclude(state=State.EXECUTING).delete()
+
+    @admin.action(description="Delete selected jobs (not executing)", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> HttpResponse | None:
+        """Django's delete action (confirmation page included) over the jobs not executing."""
+        executing = queryset.filter(state=State.EXECUTING).count()
+        if executing:
+            self.message_user(
+                request,
+                f"{executing} executing job{'s' if executing > 1 else ''} skipped: "
+                "a running job cannot be deleted.",
+                messages.WARNING,
+            )
+        deletable = queryset.exclude(state=State.EXECUTING)
+        if not deletable.exists():
+            return None
+        return delete_selected(self, request, deletable)
+
+    @admin.display(description="state", ordering="state")
+    def state_label(self, job: Job) -> str:
+        return state_label(job)
 
     @admin.display(description="attempts")
     def attempts(self, job: Job) -> str:

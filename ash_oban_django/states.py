@@ -33,5 +33,7 @@ INCOMPLETE_STATES = (State.AVAILABLE, State.SCHEDULED, State.EXECUTING, State.RE
 FINISHED_STATES = (State.COMPLETED, State.DISCARDED, State.CANCELLED)
 # States a claim may take a job from, once its scheduled_at has come.
 RUNNABLE_STATES = (State.AVAILABLE, State.SCHEDULED, State.RETRYABLE)
+# What `Job.meta["on_error"]` holds when the declaration's on_error handled the last failure.
+ON_ERROR_HANDLED = "handled"
 # States waiting for their scheduled_at; the stager makes them available when it comes.
 WAITING_STATES = (State.SCHEDULED, State.RETRYABLE)

@@ -4,7 +4,7 @@ stable names of waiting jobs that no declaration has any more (a rename without 
 >>> [row.label for row in declarations_table()]
 ['shop.Order:import_orders', 'shop.Order:process']
 >>> job_counts()
-{'shop.Order:process': {'available': 3, 'completed': 12}}
+{'shop.Order:process': {'available': 3, 'completed': 12, 'completed (on_error)': 2}}
 """
 
 from __future__ import annotations
@@ -12,12 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.management.base import OutputWrapper
-from django.db.models import Count
+from django.db.models import Case, Count, Q, Value, When
 from rich.console import Console
 
 from . import ledger
+from .models import Job
 from .registry import RegisteredTrigger, registry
-from .states import INCOMPLETE_STATES, Kind
+from .states import INCOMPLETE_STATES, ON_ERROR_HANDLED, Kind, State
+
+# A job completed because its trigger's on_error handled the final failure: the worker
+# writes `meta["on_error"] = "handled"`. Shown apart from a completion by the action.
+ON_ERROR_COMPLETED = "completed (on_error)"
+_COMPLETED_BY_ON_ERROR = Q(state=State.COMPLETED, meta__on_error=ON_ERROR_HANDLED)
+# The states as shown to operators, in the order of `State`.
+STATE_LABELS = tuple(
+    label
+    for state in State
+    for label in ((state.value, ON_ERROR_COMPLETED) if state == State.COMPLETED else (state.value,))
+)
+
+
+def state_label(job: Job) -> str:
+    """The job's state, or `ON_ERROR_COMPLETED` when on_error completed it."""
+    if job.state == State.COMPLETED and job.meta.get("on_error") == ON_ERROR_HANDLED:
+        return ON_ERROR_COMPLETED
+    return job.state
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +85,17 @@ def declarations_table() -> list[DeclarationRow]:
 
 
 def job_counts() -> dict[str, dict[str, int]]:
-    """`{stable name: {state: jobs}}` over the whole ledger, from one GROUP BY query."""
+    """`{stable name: {state label: jobs}}` over the whole ledger, from one GROUP BY query.
+    The labels are those of `STATE_LABELS`: completions by on_error are counted apart."""
     counts: dict[str, dict[str, int]] = {}
-    rows = ledger.jobs().values_list("name", "state").annotate(n=Count("id")).order_by("name")
+    label = Case(When(_COMPLETED_BY_ON_ERROR, then=Value(ON_ERROR_COMPLETED)), default="state")
+    rows = (
+        ledger.jobs()
+        .annotate(label=label)
+        .values_list("name", "label")
+        .annotate(n=Count("id"))
+        .order_by("name")
+    )
     for name, state, n in rows:
         counts.setdefault(name, {})[state] = n
     return counts

@@ -1,7 +1,8 @@
 """`make demo`: the example shop processing orders in a real django-q2 cluster.
 
-Runs on SQLite by default (a fresh `demo.sqlite3`, no server needed); with
-`DATABASE_URL=postgres://...` it runs the same on PostgreSQL.
+Runs on SQLite by default (a fresh `demo.sqlite3`, or the file `SQLITE_PATH` names; no
+server needed); with `DATABASE_URL=postgres://...` it runs the same on PostgreSQL, creating the
+database if it does not exist. The demo deletes every order and job of its database first.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ TIMEOUT = 90
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
     if not os.environ.get("DATABASE_URL"):
+        sqlite_file = os.environ.setdefault("SQLITE_PATH", str(SQLITE_FILE))
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_FILE}{suffix}").unlink(missing_ok=True)
-        os.environ["SQLITE_PATH"] = str(SQLITE_FILE)
+            Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
 
     import django
 
     django.setup()
+    from django.conf import settings
+
+    from example_project.database import DatabaseUnavailable, ensure_database
+
+    try:
+        ensure_database(settings.DATABASES["default"])
+    except DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 2
     from django.core.management import call_command
     from django.db import connection
     from rich.console import Console
@@ -39,7 +49,9 @@ def main() -> int:
     from example_project.shop.models import Order
 
     console = Console()
-    console.rule(f"ash_oban_django demo on {connection.vendor}")
+    console.rule(
+        f"ash_oban_django demo on {connection.vendor} (database {connection.settings_dict['NAME']})"
+    )
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     Order.objects.all().delete()

@@ -115,7 +115,8 @@ LOGGING = {
             "handlers": ["console"],
             "level": os.environ.get("ASH_OBAN_LOG", "WARNING"),
         },
-        "django_q": {"handlers": ["console"], "level": "WARNING"},
+        # django-q2 logs every task it queues and runs at INFO; its logger is "django-q".
+        "django-q": {"handlers": ["console"], "level": "WARNING"},
     },
 }
 STATIC_URL = "/static/"

@@ -19,7 +19,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q, QuerySet
 
 from ..models import Job
-from ..states import INCOMPLETE_STATES, RUNNABLE_STATES, WAITING_STATES, State
+from ..states import (
+    INCOMPLETE_STATES,
+    ON_ERROR_HANDLED,
+    RUNNABLE_STATES,
+    WAITING_STATES,
+    State,
+)
 from .rows import Inserted, Rows, error_entry, now, schedule_in
 
 # Every column, in field order, as statements that return whole jobs select them.
@@ -165,7 +171,7 @@ class Backend:
         """The last attempt failed and `on_error` handled it: `completed` (`discarded` with
         `on_error_fails_job`), marked so in `meta["on_error"]`."""
         state = State.DISCARDED if discard else State.COMPLETED
-        return self._record(job, state, errors=[error], meta={"on_error": "handled"})
+        return self._record(job, state, errors=[error], meta={"on_error": ON_ERROR_HANDLED})
 
     def _record(
         self,
@@ -232,6 +238,7 @@ class Backend:
                 job.scheduled_at = now()
                 job.max_attempts = max(job.max_attempts, job.attempt + 1)
                 job.completed_at = job.cancelled_at = job.discarded_at = None
+                job.meta.pop("on_error", None)  # the next outcome is this run's own
                 try:
                     with transaction.atomic(using=self.alias):
                         job.save(
@@ -243,6 +250,7 @@ class Backend:
                                 "completed_at",
                                 "cancelled_at",
                                 "discarded_at",
+                                "meta",
                             ],
                         )
                 except IntegrityError:  # another incomplete job already holds its key

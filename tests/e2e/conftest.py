@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -35,17 +36,24 @@ class Cluster:
                 self.process.wait(10)
 
 
+def run_database_url() -> str:
+    """`DATABASE_URL` of the database pytest-django created for this run (PostgreSQL), for
+    subprocesses: they must never run on the database the user's `DATABASE_URL` names."""
+    settings = connection.settings_dict
+    password = f":{quote(settings['PASSWORD'], safe='')}" if settings["PASSWORD"] else ""
+    return (
+        f"postgres://{settings['USER']}{password}@{settings['HOST']}:{settings['PORT']}/"
+        f"{settings['NAME']}"
+    )
+
+
 @pytest.fixture
 def start_cluster(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     """Start `manage.py qcluster` on the test database; every cluster is stopped after."""
     started: list[Cluster] = []
-    settings_dict = connection.settings_dict
+    url = run_database_url()
 
     def start(**env: str) -> Cluster:
-        url = (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
-            f"{settings_dict['PORT']}/{settings_dict['NAME']}"
-        )
         log = tmp_path / f"qcluster-{len(started)}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(

@@ -254,3 +254,61 @@ def test_admin__change_permission_runs_actions_on_a_read_only_detail(
     assert 'name="_save"' not in client.get(detail).content.decode()
     run_action(client, "cancel_jobs", [jobs["ship"]])
     assert ledger.jobs().get(pk=jobs["ship"].pk).state == "cancelled"
+
+
+def test_admin__delete_spares_executing_jobs(admin_client: Client, jobs: dict[str, Job]) -> None:
+    selected = [jobs["ship"], jobs["sweep"], jobs["refund"]]
+    confirm = run_action(admin_client, "delete_selected", selected)
+    assert [str(m) for m in confirm.context["messages"]] == [
+        "1 executing job skipped: a running job cannot be deleted."
+    ]
+    assert list(confirm.context["queryset"]) == [jobs["refund"], jobs["ship"]]
+    # The confirmation page posts back the jobs it listed.
+    confirmed = [job.pk for job in confirm.context["queryset"]]
+    data = {"action": "delete_selected", "_selected_action": confirmed, "post": "yes"}
+    deleted = admin_client.post(reverse(CHANGELIST), data, follow=True)
+    assert [str(m) for m in deleted.context["messages"]] == ["Successfully deleted 2 jobs."]
+    assert sorted(Job.objects.values_list("name", flat=True)) == [
+        "shop.Order:audit",
+        "shop.Order:cron",
+        "shop.Order:sweep",
+    ]
+    response = run_action(admin_client, "delete_selected", [jobs["sweep"]])
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 executing job skipped: a running job cannot be deleted."
+    ]
+    assert Job.objects.filter(pk=jobs["sweep"].pk).exists()
+
+
+def test_admin__delete_view_refuses_an_executing_job(
+    admin_client: Client, jobs: dict[str, Job]
+) -> None:
+    def delete_url(job: Job) -> str:
+        return reverse("admin:ash_oban_django_job_delete", args=[job.pk])
+
+    detail = reverse("admin:ash_oban_django_job_change", args=[jobs["sweep"].pk])
+    assert delete_url(jobs["sweep"]) not in admin_client.get(detail).content.decode()
+    assert admin_client.post(delete_url(jobs["sweep"]), {"post": "yes"}).status_code == 403
+    assert Job.objects.filter(pk=jobs["sweep"].pk).exists()
+
+    detail = reverse("admin:ash_oban_django_job_change", args=[jobs["refund"].pk])
+    assert delete_url(jobs["refund"]) in admin_client.get(detail).content.decode()
+    admin_client.post(delete_url(jobs["refund"]), {"post": "yes"})
+    assert not Job.objects.filter(pk=jobs["refund"].pk).exists()
+
+
+def test_admin__delete_needs_the_delete_permission(client: Client, jobs: dict[str, Job]) -> None:
+    login(client, "change_job")
+    url = reverse("admin:ash_oban_django_job_delete", args=[jobs["refund"].pk])
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    data = {"action": "delete_selected", "_selected_action": [jobs["refund"].pk], "post": "yes"}
+    client.post(reverse(CHANGELIST), data)
+    assert Job.objects.filter(pk=jobs["refund"].pk).exists()
+
+    client.logout()
+    User.objects.filter(username="operator").delete()
+    login(client, "view_job", "delete_job")
+    choices = client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
+    assert [name for name, _ in choices] == ["", "delete_selected"]
+    client.post(reverse(CHANGELIST), data)
+    assert not Job.objects.filter(pk=jobs["refund"].pk).exists()

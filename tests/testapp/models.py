@@ -23,6 +23,7 @@ class Widget(models.Model):
     tenant = models.CharField(max_length=20, default="", blank=True)
     calls = models.IntegerField(default=0)
     note = models.TextField(default="", blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
 
     def finish(self, **inputs: Any) -> None:
         self.done = True

@@ -450,5 +450,24 @@ def test_command__nothing_declared() -> None:
 def test_command__without_libcst_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "libcst", None)  # makes `import libcst` fail
     monkeypatch.delitem(sys.modules, "ash_oban_django.codemod")
-    with pytest.raises(CommandError, match=r'pip install "ash_oban_django\[codemod\]"'):
+    with pytest.raises(CommandError, match=r"pip install \"libcst>=1.1\""):
         run()
+
+
+def test_command__without_libcst_check_exits_3_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1 means "names missing"; a missing dependency must be told apart by CI.
+    monkeypatch.setitem(sys.modules, "libcst", None)
+    monkeypatch.delitem(sys.modules, "ash_oban_django.codemod")
+    with pytest.raises(CommandError) as failed:
+        run("--check")
+    assert failed.value.returncode == 3
+    assert "\n" not in str(failed.value)
+
+
+def test_command__accepts_skip_checks() -> None:
+    registry = Registry()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry_module, "registry", registry)
+        assert run("--skip-checks", "--check") == (
+            "Every trigger and scheduled action has its stable names.\n"
+        )

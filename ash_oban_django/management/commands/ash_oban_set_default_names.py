@@ -7,6 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+# `--check` exits 1 when names are missing; this tells "cannot check at all" apart.
+MISSING_LIBCST = 3
+
 
 class Command(BaseCommand):
     help = (
@@ -18,6 +21,11 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        # Django adds --skip-checks only to commands that run checks; accept it like the
+        # other commands do, so scripts can pass it to every command alike.
+        parser.add_argument(
+            "--skip-checks", action="store_true", help="Accepted for symmetry; no checks run."
+        )
         parser.add_argument(
             "--check",
             action="store_true",
@@ -34,7 +42,9 @@ class Command(BaseCommand):
             if exc.name != "libcst":
                 raise
             raise CommandError(
-                'This command needs libcst: pip install "ash_oban_django[codemod]"'
+                'This command needs libcst: pip install "libcst>=1.1" '
+                "(or install ash_oban_django with its codemod extra).",
+                returncode=MISSING_LIBCST,
             ) from exc
 
         report = set_default_names(write=not (check or diff))

@@ -9,8 +9,13 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ash_oban_django.models import State
-from ash_oban_django.status import console, dangling_names, declarations_table, job_counts
+from ash_oban_django.status import (
+    STATE_LABELS,
+    console,
+    dangling_names,
+    declarations_table,
+    job_counts,
+)
 
 NONE = "—"
 
@@ -55,10 +60,10 @@ class Command(BaseCommand):
         counts = job_counts()
         jobs = Table(title="Jobs per state", box=box.SIMPLE_HEAD)
         jobs.add_column("stable name", overflow="fold")
-        for column in State:
-            jobs.add_column(column.value, justify="right")
+        for column in STATE_LABELS:
+            jobs.add_column(column, justify="right")
         for name, by_state in counts.items():
-            jobs.add_row(name, *(str(by_state.get(column, 0)) for column in State))
+            jobs.add_row(name, *(str(by_state.get(column, 0)) for column in STATE_LABELS))
         out.print(jobs if counts else "The ledger has no jobs.")
 
         dangling = dangling_names()

@@ -184,11 +184,14 @@ def test_next_orphan__an_old_executing_job(engine: Backend) -> None:
 def test_operator_retry_and_cancel(engine: Backend) -> None:
     done = claimed(engine, object_pk="done")
     engine.discard(done, [RuntimeError("x")])
+    handled = claimed(engine, object_pk="handled")
+    engine.handled(handled, RuntimeError("y"))
     ledger.insert([new(object_pk="waiting", scheduled_at=ledger.schedule_in(60))])
-    assert engine.retry_now(Job.objects.filter(object_pk="done")) == {QUEUE: 1}
+    assert engine.retry_now(Job.objects.filter(object_pk__in=["done", "handled"])) == {QUEUE: 2}
     retried = Job.objects.get(object_pk="done")
     assert (retried.state, retried.max_attempts) == ("available", 3)
-    assert engine.cancel_waiting(Job.objects.all(), "operator") == 2
+    assert "on_error" not in Job.objects.get(object_pk="handled").meta  # a fresh run
+    assert engine.cancel_waiting(Job.objects.all(), "operator") == 3
     assert set(Job.objects.values_list("state", flat=True)) == {"cancelled"}
 
 
