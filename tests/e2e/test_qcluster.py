@@ -1,4 +1,4 @@
-"""End to end: jobs run in real django-q2 clusters (DESIGN §8). PostgreSQL only."""
+"""End to end: jobs run in real django-q2 clusters (docs/operations.md, How dispatch works). PostgreSQL only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job ledger in the admin (DESIGN §12): list, filters, search, detail, actions, permissions."""
+"""The job ledger in the admin (docs/operations.md, Monitoring): list, filters, search, detail, actions, permissions."""
 
 from __future__ import annotations
 

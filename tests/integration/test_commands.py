@@ -1,4 +1,4 @@
-"""`manage.py ash_oban_status` and `manage.py ash_oban_run` (DESIGN §12)."""
+"""`manage.py ash_oban_status` and `manage.py ash_oban_run` (docs/operations.md, Monitoring)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cron rows in django-q2 (DESIGN §8): sync, states, removal, and what django-q2 fires."""
+"""Cron rows in django-q2 (docs/operations.md, Cron rows): sync, states, removal, and what django-q2 fires."""
 
 from __future__ import annotations
 

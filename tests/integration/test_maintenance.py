@@ -1,4 +1,4 @@
-"""Maintenance (DESIGN §8): staging and waking, rescue, pruning; dispatch tasks."""
+"""Maintenance (docs/operations.md, Maintenance): staging and waking, rescue, pruning; dispatch tasks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scheduler (DESIGN §6), tenants, actors, scheduled actions and the public API."""
+"""The scheduler (docs/running.md, The scheduler), tenants, actors, scheduled actions and the public API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every outcome of a worker job (DESIGN §7), on SQLite and PostgreSQL."""
+"""Every outcome of a worker job (docs/running.md, The worker), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
