@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from croniter import croniter
@@ -215,114 +216,102 @@ _QUEUE_NAME = _optional(_text("a queue name of letters, digits, _ . : -", _QUEUE
 _STABLE_NAME = _optional(_text("a non-empty string or None"))
 
 
-# -- options shared by Trigger and ScheduledAction ----------------------------------------
+# -- options shared by Trigger and ScheduledAction (each call makes a new field) -----------
 
+_name = partial(
+    option,
+    help="Identifier of the declaration, a Python identifier unique across the model's "
+    "triggers and scheduled actions.",
+    check=_text("a Python identifier", _IDENTIFIER),
+)
 
-def _name() -> Any:
-    return option(
-        help="Identifier of the declaration, a Python identifier unique across the model's "
-        "triggers and scheduled actions.",
-        check=_text("a Python identifier", _IDENTIFIER),
-    )
+_action = partial(
+    option,
+    None,
+    help="Method to call, defaulting to the name: for a trigger an instance method called "
+    "on the locked record (`'delete'` deletes the record), for a scheduled action a "
+    "classmethod or staticmethod of the model.",
+    check=_METHOD,
+)
 
+_action_input = partial(
+    option,
+    factory=dict,
+    help="Static keyword arguments (JSON values) passed to the method; `action_arguments` "
+    "given when the job is inserted override them key by key.",
+    check=_dict,
+)
 
-def _action() -> Any:
-    return option(
-        None,
-        help="Method to call, defaulting to the name: for a trigger an instance method called "
-        "on the locked record (`'delete'` deletes the record), for a scheduled action a "
-        "classmethod or staticmethod of the model.",
-        check=_METHOD,
-    )
+_queue = partial(
+    option,
+    None,
+    help="Ledger queue of the declaration's jobs, defaulting to "
+    "`'<app_label>_<model>_<name>'` in lower case.",
+    check=_QUEUE_NAME,
+)
 
+_max_attempts = partial(
+    option,
+    1,
+    help="Attempts a worker or scheduled-action job gets before a failure is final.",
+    check=_integer(1),
+)
 
-def _action_input() -> Any:
-    return option(
-        factory=dict,
-        help="Static keyword arguments (JSON values) passed to the method; `action_arguments` "
-        "given when the job is inserted override them key by key.",
-        check=_dict,
-    )
+_backoff = partial(
+    option,
+    None,
+    help="Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> "
+    "float`; `None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter.",
+    check=_optional(_or_callable(_integer(0))),
+)
 
+_timeout_option = partial(
+    option,
+    None,
+    help="Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt "
+    "like any other); `None` means no limit.",
+    check=_timeout,
+)
 
-def _queue() -> Any:
-    return option(
-        None,
-        help="Ledger queue of the declaration's jobs, defaulting to "
-        "`'<app_label>_<model>_<name>'` in lower case.",
-        check=_QUEUE_NAME,
-    )
+_state_option = partial(
+    option,
+    DeclarationState.ACTIVE,
+    help="`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs "
+    "are cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
+    "cancelled).",
+    check=_state,
+)
 
+_list_tenants_option = partial(
+    option,
+    None,
+    help="Tenants to run for (a list, a zero-argument callable or a dotted path), "
+    "overriding the model's `Oban.list_tenants`.",
+    check=_list_tenants,
+)
 
-def _max_attempts() -> Any:
-    return option(
-        1,
-        help="Attempts a worker or scheduled-action job gets before a failure is final.",
-        check=_integer(1),
-    )
+_debug = partial(
+    option,
+    False,
+    help="Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` "
+    "turns them on for all).",
+    check=_boolean,
+)
 
+_tags = partial(
+    option,
+    (),
+    help="Strings stored on every job of the declaration, filterable in the admin.",
+    check=_strings("a list or tuple of non-empty strings", bool),
+)
 
-def _backoff() -> Any:
-    return option(
-        None,
-        help="Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> "
-        "float`; `None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter.",
-        check=_optional(_or_callable(_integer(0))),
-    )
-
-
-def _timeout_option() -> Any:
-    return option(
-        None,
-        help="Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt "
-        "like any other); `None` means no limit.",
-        check=_timeout,
-    )
-
-
-def _state_option() -> Any:
-    return option(
-        DeclarationState.ACTIVE,
-        help="`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs "
-        "are cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
-        "cancelled).",
-        check=_state,
-    )
-
-
-def _list_tenants_option() -> Any:
-    return option(
-        None,
-        help="Tenants to run for (a list, a zero-argument callable or a dotted path), "
-        "overriding the model's `Oban.list_tenants`.",
-        check=_list_tenants,
-    )
-
-
-def _debug() -> Any:
-    return option(
-        False,
-        help="Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` "
-        "turns them on for all).",
-        check=_boolean,
-    )
-
-
-def _tags() -> Any:
-    return option(
-        (),
-        help="Strings stored on every job of the declaration, filterable in the admin.",
-        check=_strings("a list or tuple of non-empty strings", bool),
-    )
-
-
-def _worker_name() -> Any:
-    return option(
-        None,
-        help="Stable name stored on the worker or scheduled-action jobs, defaulting to "
-        "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs.",
-        check=_STABLE_NAME,
-    )
+_worker_name = partial(
+    option,
+    None,
+    help="Stable name stored on the worker or scheduled-action jobs, defaulting to "
+    "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs.",
+    check=_STABLE_NAME,
+)
 
 
 def _problem() -> Any:

@@ -23,10 +23,11 @@ def crashed(what: str, exc: Exception, obj: Any) -> checks.CheckMessage:
     )
 
 
-def safely(check: Callable[[Any], Messages], arg: Any, what: str, obj: Any = None) -> Messages:
-    """`check(arg)`, or E000 if it raises: a check must never crash `manage.py check`."""
+def safely(what: str, obj: Any, check: Callable[..., Messages], *args: Any) -> Messages:
+    """`check(*args)`, or E000 about `what` if it raises: a check must never crash
+    `manage.py check`."""
     try:
-        return check(arg)
+        return check(*args)
     except Exception as exc:
         return [crashed(what, exc, obj)]
 

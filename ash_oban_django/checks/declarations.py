@@ -73,14 +73,14 @@ def check_declarations(
         return [*messages, crashed("the active declarations", exc, None)]
     for entry in entries:
         for check in _ENTRY_CHECKS:
-            messages += safely(check, entry, entry.label, entry.model)
+            messages += safely(entry.label, entry.model, check, entry)
     # Model-level options are shared by every declaration of one `class Oban` or one
     # register() call: check them once per source, not once per declaration.
     sources: dict[tuple[type[Model], str], list[Registered]] = {}
     for entry in entries:
         sources.setdefault((entry.model, entry.origin), []).append(entry)
     for (model, origin), group in sources.items():
-        messages += safely(_check_model_options, group, origin, model)
+        messages += safely(origin, model, _check_model_options, group)
     return messages
 
 

@@ -14,17 +14,14 @@ from django.core import checks
 from ..conf import settings
 from ..dispatch import routing
 from ..registry import registry
-from .common import TAG, Messages, crashed, is_number
+from .common import TAG, Messages, is_number, safely
 from .ids import E018, W002, W003, W004, W005, W006
 
 
 @checks.register(TAG)
 def check_django_q(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
     """django-q2 settings that would break the guarantees of the ledger (E018, W002-W006)."""
-    try:
-        return _django_q_messages()
-    except Exception as exc:  # never crash `manage.py check`
-        return [crashed("Q_CLUSTER", exc, None)]
+    return safely("Q_CLUSTER", None, _django_q_messages)
 
 
 def _django_q_messages() -> Messages:

@@ -12,7 +12,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from ..conf import DEFAULTS
-from .common import TAG, Messages, crashed, is_number
+from .common import TAG, Messages, is_number, safely
 from .ids import E011, E015
 
 # Each validator returns what is wrong, as "<path> must be ..., got ..." tails after
@@ -115,10 +115,7 @@ _SETTINGS: dict[str, tuple[Validator, str]] = {
 @checks.register(TAG)
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
     """`ASH_OBAN` itself (E011) and the apps it names (E015)."""
-    try:
-        return _settings_messages()
-    except Exception as exc:  # never crash `manage.py check`
-        return [crashed("ASH_OBAN", exc, None)]
+    return safely("ASH_OBAN", None, _settings_messages)
 
 
 def _settings_messages() -> Messages:
