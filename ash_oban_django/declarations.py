@@ -2,7 +2,10 @@
 
 Both are frozen, keyword-only dataclasses (the name, and a scheduled action's cron, are
 positional). Every value is checked on construction; problems that need the model or the
-settings (a missing method, an unknown field) are system checks instead (`checks.py`).
+settings (a missing method, an unknown field) are system checks instead (`checks/`).
+
+Each option is declared once, with `option()`: its type, default, help text (the source of
+the documentation's option tables) and the check run on construction.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
+from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from croniter import croniter
@@ -23,9 +28,17 @@ if TYPE_CHECKING:
 
     from .context import JobContext
 
-State = Literal["active", "paused", "deleted"]
-STATES: tuple[str, ...] = ("active", "paused", "deleted")
 
+class DeclarationState(StrEnum):
+    """Whether a declaration's cron fires and its jobs run (not the state of a job)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"  # the cron row stays but does not fire; waiting jobs are cancelled
+    DELETED = "deleted"  # the cron row is removed; waiting jobs are cancelled
+
+
+# `state=` also takes the plain strings; they are normalised to the enum.
+StateValue = Literal["active", "paused", "deleted"]
 QuerysetSource = str | Callable[[type["Model"]], "QuerySet[Any]"]
 Backoff = int | Callable[["JobContext"], float]
 ListTenants = list[Any] | tuple[Any, ...] | Callable[[], Any] | str
@@ -34,108 +47,314 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 _PERMISSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+$")
 
+# The cron aliases Oban accepts (`Oban.Cron.Expression`), as the five fields they stand for.
+CRON_ALIASES: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@midnight": "0 0 * * *",
+    "@daily": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 
-def validate_cron(value: object) -> str | None:
-    """Return the problem with a 5-field cron string, or None when it is valid."""
-    if not isinstance(value, str):
-        return f"must be a cron string, got {value!r}"
-    if len(value.split()) != 5 or not croniter.is_valid(value):
-        return f"must be a valid 5-field cron string such as '*/5 * * * *', got {value!r}"
-    return None
+
+# -- option checks ------------------------------------------------------------------------
+#
+# A check takes an option's value and returns it (possibly normalised, e.g. a list made a
+# tuple), or raises `Must("...")`, which becomes "`option` must be ..., got <value>".
+
+Check = Callable[[Any], Any]
 
 
-class _Validator:
-    """Collects nothing: raises at the first bad option, naming the declaration."""
+class Must(Exception):
+    """What a valid value of the option is, e.g. `Must("an integer >= 1")`."""
 
-    def __init__(self, kind: str, name: object) -> None:
-        self.prefix = f"{kind} {name!r}: "
 
-    def fail(self, option: str, must: str, value: object) -> None:
-        raise InvalidDeclaration(f"{self.prefix}`{option}` must be {must}, got {value!r}")
+def _optional(check: Check) -> Check:
+    def optional(value: Any) -> Any:
+        return None if value is None else check(value)
 
-    def name(self, value: object) -> None:
-        if not isinstance(value, str) or not _IDENTIFIER.match(value):
-            self.fail("name", "a Python identifier", value)
+    return optional
 
-    def optional_str(
-        self,
-        option: str,
-        value: object,
-        pattern: re.Pattern[str] | None = None,
-        must: str = "a non-empty string or None",
-    ) -> None:
-        if value is None:
-            return
+
+def _text(must: str, pattern: re.Pattern[str] | None = None) -> Check:
+    def text(value: Any) -> Any:
         if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
-            self.fail(option, must, value)
+            raise Must(must)
+        return value
 
-    def integer(self, option: str, value: object, low: int, high: int | None = None) -> None:
+    return text
+
+
+def _integer(low: int, high: int | None = None) -> Check:
+    bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+
+    def integer(value: Any) -> Any:
         if (
             not isinstance(value, int)
             or isinstance(value, bool)
             or value < low
             or (high is not None and value > high)
         ):
-            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-            self.fail(option, f"an integer {bounds}", value)
+            raise Must(f"an integer {bounds}")
+        return value
 
-    def boolean(self, option: str, value: object) -> None:
-        if not isinstance(value, bool):
-            self.fail(option, "True or False", value)
+    return integer
 
-    def cron(self, option: str, value: object) -> None:
-        problem = validate_cron(value)
-        if problem:
-            raise InvalidDeclaration(f"{self.prefix}`{option}` {problem}")
 
-    def state(self, value: object) -> None:
-        if value not in STATES:
-            self.fail("state", "one of 'active', 'paused', 'deleted'", value)
+def _or_callable(check: Check) -> Check:
+    def or_callable(value: Any) -> Any:
+        return value if callable(value) else check(value)
 
-    def backoff(self, value: object) -> None:
-        if value is None or callable(value):
-            return
-        self.integer("backoff", value, 0)
+    return or_callable
 
-    def timeout(self, value: object) -> None:
-        if value is None:
-            return
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            self.fail("timeout", "a number of seconds > 0 or None", value)
 
-    def mapping(self, option: str, value: object) -> None:
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            self.fail(option, "a dict with string keys", value)
+def _fail(must: str) -> Check:
+    def fail(value: Any) -> Any:
+        raise Must(must)
 
-    def list_tenants(self, value: object) -> None:
-        if value is None or callable(value) or isinstance(value, list | tuple):
-            return
-        if not isinstance(value, str) or "." not in value:
-            self.fail("list_tenants", "a list, a callable or a dotted path", value)
+    return fail
 
-    def tags(self, value: object) -> tuple[str, ...]:
+
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise Must("True or False")
+    return value
+
+
+def _where(value: Any) -> Any:
+    if value is not None and not isinstance(value, Q):
+        raise Must("a django.db.models.Q or None")
+    return value
+
+
+def _strings(must: str, valid: Callable[[str], bool]) -> Check:
+    """A list or tuple of strings, each `valid`; returned as a tuple."""
+
+    def strings(value: Any) -> Any:
         if (
             isinstance(value, str)
             or not isinstance(value, list | tuple)
-            or not all(isinstance(tag, str) and tag for tag in value)
+            or not all(isinstance(item, str) and valid(item) for item in value)
         ):
-            self.fail("tags", "a list or tuple of non-empty strings", value)
-        return tuple(value)  # type: ignore[arg-type]
+            raise Must(must)
+        return tuple(value)
+
+    return strings
+
+
+def _mapping(value: Any) -> Any:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise Must("a dict with string keys")
+    return value
+
+
+def _dict(value: Any) -> Any:
+    return dict(_mapping(value))
+
+
+def _timeout(value: Any) -> Any:
+    if value is not None and (
+        not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+    ):
+        raise Must("a number of seconds > 0 or None")
+    return value
+
+
+def _list_tenants(value: Any) -> Any:
+    if value is None or callable(value) or isinstance(value, list | tuple):
+        return value
+    if not isinstance(value, str) or "." not in value:
+        raise Must("a list, a callable or a dotted path")
+    return value
+
+
+def _state(value: Any) -> Any:
+    try:
+        return DeclarationState(value)
+    except (ValueError, TypeError):
+        raise Must("one of " + ", ".join(repr(str(state)) for state in DeclarationState)) from None
+
+
+def _cron(value: Any) -> str:
+    """A valid five-field cron string; an Oban alias (`"@daily"`) becomes its five fields."""
+    if not isinstance(value, str):
+        raise Must("a cron string")
+    if value == "@reboot":
+        raise Must(
+            "a cron string that repeats ('@reboot' has no time to fire on here; use e.g. "
+            "'@hourly' or a five-field cron)"
+        )
+    expanded: str = CRON_ALIASES.get(value, value)
+    if len(expanded.split()) != 5 or not croniter.is_valid(expanded):
+        raise Must("a valid 5-field cron string such as '*/5 * * * *'")
+    return expanded
+
+
+def option(
+    default: Any = MISSING,
+    *,
+    help: str,
+    check: Check | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A declaration option: its default, its help text (the documentation's option tables
+    are generated from it) and the check run on construction, all in one place."""
+    metadata = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+_METHOD = _text("a method name", _IDENTIFIER)
+_MANAGER = _optional(
+    _or_callable(_text("a manager name, a callable(model) -> QuerySet, or None", _IDENTIFIER))
+)
+_PRIORITY = _integer(0, 9)
+_QUEUE_NAME = _optional(_text("a queue name of letters, digits, _ . : -", _QUEUE))
+_STABLE_NAME = _optional(_text("a non-empty string or None"))
+
+
+# -- options shared by Trigger and ScheduledAction (each call makes a new field) -----------
+
+_name = partial(
+    option,
+    help="Identifier of the declaration, a Python identifier unique across the model's "
+    "triggers and scheduled actions.",
+    check=_text("a Python identifier", _IDENTIFIER),
+)
+
+_action = partial(
+    option,
+    None,
+    help="Method to call, defaulting to the name: for a trigger an instance method called "
+    "on the locked record (`'delete'` deletes the record), for a scheduled action a "
+    "classmethod or staticmethod of the model.",
+    check=_METHOD,
+)
+
+_action_input = partial(
+    option,
+    factory=dict,
+    help="Static keyword arguments (JSON values) passed to the method; `action_arguments` "
+    "given when the job is inserted override them key by key.",
+    check=_dict,
+)
+
+_queue = partial(
+    option,
+    None,
+    help="Ledger queue of the declaration's jobs, defaulting to "
+    "`'<app_label>_<model>_<name>'` in lower case.",
+    check=_QUEUE_NAME,
+)
+
+_max_attempts = partial(
+    option,
+    1,
+    help="Attempts a worker or scheduled-action job gets before a failure is final.",
+    check=_integer(1),
+)
+
+_backoff = partial(
+    option,
+    None,
+    help="Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> "
+    "float`; `None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter.",
+    check=_optional(_or_callable(_integer(0))),
+)
+
+_timeout_option = partial(
+    option,
+    None,
+    help="Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt "
+    "like any other); `None` means no limit.",
+    check=_timeout,
+)
+
+_state_option = partial(
+    option,
+    DeclarationState.ACTIVE,
+    help="`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs "
+    "are cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
+    "cancelled).",
+    check=_state,
+)
+
+_list_tenants_option = partial(
+    option,
+    None,
+    help="Tenants to run for (a list, a zero-argument callable or a dotted path), "
+    "overriding the model's `Oban.list_tenants`.",
+    check=_list_tenants,
+)
+
+_debug = partial(
+    option,
+    False,
+    help="Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` "
+    "turns them on for all).",
+    check=_boolean,
+)
+
+_tags = partial(
+    option,
+    (),
+    help="Strings stored on every job of the declaration, filterable in the admin.",
+    check=_strings("a list or tuple of non-empty strings", bool),
+)
+
+_worker_name = partial(
+    option,
+    None,
+    help="Stable name stored on the worker or scheduled-action jobs, defaulting to "
+    "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs.",
+    check=_STABLE_NAME,
+)
+
+
+def _problem() -> Any:
+    # Set instead of raising when the declaration sits in a model's `class Oban` body.
+    return field(default=None, init=False, repr=False, compare=False)
+
+
+# -- construction -------------------------------------------------------------------------
 
 
 def _freeze(obj: object, attribute: str, value: object) -> None:
     object.__setattr__(obj, attribute, value)
 
 
-def _validate_or_defer(declaration: object, validate: Callable[[], None]) -> None:
+def _validate(declaration: Trigger | ScheduledAction) -> None:
+    """Run every option's check (in field order), keeping what it normalised."""
+    for option_field in fields(declaration):
+        check = option_field.metadata.get("check")
+        if check is None:
+            continue
+        value = getattr(declaration, option_field.name)
+        try:
+            checked = check(value)
+        except Must as must:
+            raise InvalidDeclaration(
+                f"{type(declaration).__name__} {declaration.name!r}: `{option_field.name}` "
+                f"must be {must}, got {value!r}"
+            ) from None
+        if checked is not value:
+            _freeze(declaration, option_field.name, checked)
+
+
+def _validate_or_defer(declaration: Trigger | ScheduledAction) -> None:
     """Validate; inside a model's `class Oban` body, keep the problem instead of raising.
 
     A model module that raised at import would stop every management command with a
     traceback; kept on the declaration, the problem is reported by `manage.py check` as
     `ash_oban_django.E019` instead, and the declaration is not registered.
     """
+    if declaration.action is None:
+        _freeze(declaration, "action", declaration.name)
     try:
-        validate()
+        _validate(declaration)
     except InvalidDeclaration as exc:
         if not _in_oban_class_body():
             raise
@@ -144,7 +363,7 @@ def _validate_or_defer(declaration: object, validate: Callable[[], None]) -> Non
 
 def _in_oban_class_body() -> bool:
     frame = sys._getframe(1)
-    for _ in range(8):  # this function, the validator, __post_init__, __init__, the caller
+    for _ in range(8):  # this function, _validate_or_defer, __post_init__, __init__, the caller
         if frame is None:
             return False
         if frame.f_code.co_name == "Oban" and "__qualname__" in frame.f_locals:
@@ -157,115 +376,144 @@ def _in_oban_class_body() -> bool:
 class Trigger:
     """Run `action` on every row that matches `where`, one background job per row."""
 
-    name: str
+    name: str = _name()
     _: KW_ONLY
-    action: str | None = None
-    where: Q | None = None
-    sort: tuple[str, ...] = ()
-    queryset: QuerysetSource | None = None
-    worker_queryset: QuerysetSource | None = None
-    scheduler_cron: str | None = "* * * * *"
-    queue: str | None = None
-    scheduler_queue: str | None = None
-    worker_priority: int = 2
-    scheduler_priority: int = 3
-    max_attempts: int = 1
-    max_scheduler_attempts: int = 1
-    backoff: Backoff | None = None
-    timeout: float | None = None
-    record_limit: int | None = None
-    stream_batch_size: int = 1000
-    lock_for_update: bool = True
-    trigger_once: bool = False
-    action_input: Mapping[str, Any] = field(default_factory=dict)
-    read_metadata: Callable[[Any], dict[str, Any]] | None = None
-    extra_args: Mapping[str, Any] | Callable[[Any], dict[str, Any]] | None = None
-    on_error: str | None = None
-    on_error_fails_job: bool = False
-    permission: str | None = None
-    list_tenants: ListTenants | None = None
-    use_tenant_from_record: bool = False
-    state: State = "active"
-    log_errors: bool = True
-    log_final_error: bool = True
-    debug: bool = False
-    tags: tuple[str, ...] = ()
-    worker_name: str | None = None
-    scheduler_name: str | None = None
-    # Set instead of raising when the declaration sits in a model's `class Oban` body.
-    problem: str | None = field(default=None, init=False, repr=False, compare=False)
+    action: str | None = _action()
+    where: Q | None = option(
+        None,
+        help="`Q` a row must match, both when the scheduler scans and again when the worker "
+        "re-reads the row under its lock; `None` matches every row.",
+        check=_where,
+    )
+    sort: tuple[str, ...] = option(
+        (),
+        help="`order_by` fields for the scheduler's scan ('-' prefix for descending), with the "
+        "primary key always added as the last tie-breaker.",
+        check=_strings(
+            "a list or tuple of field names (prefix '-' for descending)",
+            lambda item: bool(item.lstrip("-")),
+        ),
+    )
+    queryset: QuerysetSource | None = option(
+        None,
+        help="Manager name or `callable(model) -> QuerySet` the scheduler reads from, instead "
+        "of the model's default manager.",
+        check=_MANAGER,
+    )
+    worker_queryset: QuerysetSource | None = option(
+        None,
+        help="Manager name or `callable(model) -> QuerySet` the worker re-reads the row "
+        "through, defaulting to `queryset`.",
+        check=_MANAGER,
+    )
+    scheduler_cron: str | None = option(
+        "* * * * *",
+        help="Cron string (croniter syntax, five fields, or an alias such as `'@hourly'`) on "
+        "which the scheduler looks for matching rows; `None` means no scheduler, so jobs only "
+        "come from `run_trigger()`.",
+        check=_optional(_cron),
+    )
+    queue: str | None = _queue()
+    scheduler_queue: str | None = option(
+        None,
+        help="Ledger queue of the trigger's scheduler jobs, defaulting to `queue`.",
+        check=_QUEUE_NAME,
+    )
+    worker_priority: int = option(
+        2,
+        help="Priority of the trigger's worker jobs, from 0 (runs first) to 9.",
+        check=_PRIORITY,
+    )
+    scheduler_priority: int = option(
+        3,
+        help="Priority of the trigger's scheduler jobs, from 0 (runs first) to 9.",
+        check=_PRIORITY,
+    )
+    max_attempts: int = _max_attempts()
+    max_scheduler_attempts: int = option(
+        1,
+        help="Attempts a scheduler job gets before a failure is final.",
+        check=_integer(1),
+    )
+    backoff: Backoff | None = _backoff()
+    timeout: float | None = _timeout_option()
+    record_limit: int | None = option(
+        None,
+        help="Most rows one scheduler run enqueues jobs for; `None` means no limit.",
+        check=_optional(_integer(1)),
+    )
+    stream_batch_size: int = option(
+        1000, help="Rows per keyset page of the scheduler's scan.", check=_integer(1)
+    )
+    lock_for_update: bool = option(
+        True,
+        help="Lock the row with `select_for_update()` in the transaction that runs the action, "
+        "so nothing else changes it until the job is recorded.",
+        check=_boolean,
+    )
+    trigger_once: bool = option(
+        False,
+        help="A row that has had a completed job of this trigger is never enqueued again, even "
+        "after old jobs are pruned.",
+        check=_boolean,
+    )
+    action_input: Mapping[str, Any] = _action_input()
+    read_metadata: Callable[[Any], dict[str, Any]] | None = option(
+        None,
+        help="`callable(record) -> dict` the scheduler calls on the full row; the result is "
+        "stored on the job and passed to the action as `metadata=`.",
+        check=_optional(_or_callable(_fail("a callable(record) -> dict or None"))),
+    )
+    extra_args: Mapping[str, Any] | Callable[[Any], dict[str, Any]] | None = option(
+        None,
+        help="Dict, or `callable(record) -> dict`, stored in the job's args under "
+        "`extra_args`, visible in the ledger but not passed to the action.",
+        check=_optional(_or_callable(_mapping)),
+    )
+    on_error: str | None = option(
+        None,
+        help="Instance method called as `method(error=exc)` on the locked row after the last "
+        "attempt fails; the job is then `completed` unless `on_error_fails_job` is set.",
+        check=_optional(_text("a method name or None", _IDENTIFIER)),
+    )
+    on_error_fails_job: bool = option(
+        False,
+        help="Leave the job `discarded` rather than `completed` after `on_error` ran successfully.",
+        check=_boolean,
+    )
+    permission: str | None = option(
+        None,
+        help="`'app_label.codename'` that a job's actor must hold on the row "
+        "(`actor.has_perm(permission, record)`) when the job carries an actor.",
+        check=_optional(_text("an 'app_label.codename' string or None", _PERMISSION)),
+    )
+    list_tenants: ListTenants | None = _list_tenants_option()
+    use_tenant_from_record: bool = option(
+        False,
+        help="Run one scheduler with tenant `None` over all rows and give each job the tenant "
+        "held in the row's `tenant_field`.",
+        check=_boolean,
+    )
+    state: DeclarationState | StateValue = _state_option()
+    log_errors: bool = option(
+        True, help="Log every failed attempt with its traceback.", check=_boolean
+    )
+    log_final_error: bool = option(
+        True, help="Log the final failure even when `log_errors` is off.", check=_boolean
+    )
+    debug: bool = _debug()
+    tags: tuple[str, ...] = _tags()
+    worker_name: str | None = _worker_name()
+    scheduler_name: str | None = option(
+        None,
+        help="Stable name of the trigger's scheduler jobs and cron row, defaulting to "
+        "`'<app_label>.<Model>:<name>:scheduler'`.",
+        check=_STABLE_NAME,
+    )
+    problem: str | None = _problem()
 
     def __post_init__(self) -> None:
-        _validate_or_defer(self, self._validate)
-
-    def _validate(self) -> None:
-        check = _Validator("Trigger", self.name)
-        check.name(self.name)
-        _freeze(self, "action", self.action if self.action is not None else self.name)
-        check.optional_str("action", self.action, _IDENTIFIER, "a method name")
-        if self.where is not None and not isinstance(self.where, Q):
-            check.fail("where", "a django.db.models.Q or None", self.where)
-        if (
-            isinstance(self.sort, str)
-            or not isinstance(self.sort, list | tuple)
-            or not all(isinstance(f, str) and f.lstrip("-") for f in self.sort)
-        ):
-            check.fail(
-                "sort", "a list or tuple of field names (prefix '-' for descending)", self.sort
-            )
-        _freeze(self, "sort", tuple(self.sort))
-        for option in ("queryset", "worker_queryset"):
-            value = getattr(self, option)
-            if value is not None and not callable(value):
-                check.optional_str(
-                    option,
-                    value,
-                    _IDENTIFIER,
-                    "a manager name, a callable(model) -> QuerySet, or None",
-                )
-        if self.scheduler_cron is not None:
-            check.cron("scheduler_cron", self.scheduler_cron)
-        check.optional_str("queue", self.queue, _QUEUE, "a queue name of letters, digits, _ . : -")
-        check.optional_str(
-            "scheduler_queue",
-            self.scheduler_queue,
-            _QUEUE,
-            "a queue name of letters, digits, _ . : -",
-        )
-        check.integer("worker_priority", self.worker_priority, 0, 9)
-        check.integer("scheduler_priority", self.scheduler_priority, 0, 9)
-        check.integer("max_attempts", self.max_attempts, 1)
-        check.integer("max_scheduler_attempts", self.max_scheduler_attempts, 1)
-        check.backoff(self.backoff)
-        check.timeout(self.timeout)
-        if self.record_limit is not None:
-            check.integer("record_limit", self.record_limit, 1)
-        check.integer("stream_batch_size", self.stream_batch_size, 1)
-        for option in (
-            "lock_for_update",
-            "trigger_once",
-            "on_error_fails_job",
-            "use_tenant_from_record",
-            "log_errors",
-            "log_final_error",
-            "debug",
-        ):
-            check.boolean(option, getattr(self, option))
-        check.mapping("action_input", self.action_input)
-        _freeze(self, "action_input", dict(self.action_input))
-        if self.read_metadata is not None and not callable(self.read_metadata):
-            check.fail("read_metadata", "a callable(record) -> dict or None", self.read_metadata)
-        if self.extra_args is not None and not callable(self.extra_args):
-            check.mapping("extra_args", self.extra_args)
-        check.optional_str("on_error", self.on_error, _IDENTIFIER, "a method name or None")
-        check.optional_str(
-            "permission", self.permission, _PERMISSION, "an 'app_label.codename' string or None"
-        )
-        check.list_tenants(self.list_tenants)
-        check.state(self.state)
-        _freeze(self, "tags", check.tags(self.tags))
-        check.optional_str("worker_name", self.worker_name)
-        check.optional_str("scheduler_name", self.scheduler_name)
+        _validate_or_defer(self)
 
     @property
     def method_name(self) -> str:
@@ -277,44 +525,33 @@ class Trigger:
 class ScheduledAction:
     """Run a class-level model method on a cron."""
 
-    name: str
-    cron: str
+    name: str = _name()
+    cron: str = option(
+        help="Five-field cron string (croniter syntax) or an alias such as `'@daily'`, on "
+        "which the scheduled action runs, e.g. `'0 */6 * * *'`.",
+        check=_cron,
+    )
     _: KW_ONLY
-    action: str | None = None
-    action_input: Mapping[str, Any] = field(default_factory=dict)
-    queue: str | None = None
-    priority: int = 3
-    max_attempts: int = 1
-    backoff: Backoff | None = None
-    timeout: float | None = None
-    state: State = "active"
-    list_tenants: ListTenants | None = None
-    debug: bool = False
-    tags: tuple[str, ...] = ()
-    worker_name: str | None = None
-    problem: str | None = field(default=None, init=False, repr=False, compare=False)
+    action: str | None = _action()
+    action_input: Mapping[str, Any] = _action_input()
+    queue: str | None = _queue()
+    priority: int = option(
+        3,
+        help="Priority of the scheduled action's jobs, from 0 (runs first) to 9.",
+        check=_PRIORITY,
+    )
+    max_attempts: int = _max_attempts()
+    backoff: Backoff | None = _backoff()
+    timeout: float | None = _timeout_option()
+    state: DeclarationState | StateValue = _state_option()
+    list_tenants: ListTenants | None = _list_tenants_option()
+    debug: bool = _debug()
+    tags: tuple[str, ...] = _tags()
+    worker_name: str | None = _worker_name()
+    problem: str | None = _problem()
 
     def __post_init__(self) -> None:
-        _validate_or_defer(self, self._validate)
-
-    def _validate(self) -> None:
-        check = _Validator("ScheduledAction", self.name)
-        check.name(self.name)
-        check.cron("cron", self.cron)
-        _freeze(self, "action", self.action if self.action is not None else self.name)
-        check.optional_str("action", self.action, _IDENTIFIER, "a method name")
-        check.mapping("action_input", self.action_input)
-        _freeze(self, "action_input", dict(self.action_input))
-        check.optional_str("queue", self.queue, _QUEUE, "a queue name of letters, digits, _ . : -")
-        check.integer("priority", self.priority, 0, 9)
-        check.integer("max_attempts", self.max_attempts, 1)
-        check.backoff(self.backoff)
-        check.timeout(self.timeout)
-        check.state(self.state)
-        check.list_tenants(self.list_tenants)
-        check.boolean("debug", self.debug)
-        _freeze(self, "tags", check.tags(self.tags))
-        check.optional_str("worker_name", self.worker_name)
+        _validate_or_defer(self)
 
     @property
     def method_name(self) -> str:
@@ -322,121 +559,3 @@ class ScheduledAction:
 
 
 Declaration = Trigger | ScheduledAction
-
-# One sentence per option of `Trigger` and `ScheduledAction` (an option both have shares its
-# sentence). The documentation's option tables are generated from the dataclass fields and
-# this mapping, and the docs build fails if a field has no entry.
-OPTION_HELP: dict[str, str] = {
-    "name": (
-        "Identifier of the declaration, a Python identifier unique across the model's "
-        "triggers and scheduled actions."
-    ),
-    "cron": (
-        "Five-field cron string (croniter syntax) on which the scheduled action runs, "
-        "e.g. `'0 */6 * * *'`."
-    ),
-    "action": (
-        "Method to call, defaulting to the name: for a trigger an instance method called on "
-        "the locked record (`'delete'` deletes the record), for a scheduled action a "
-        "classmethod or staticmethod of the model."
-    ),
-    "where": (
-        "`Q` a row must match, both when the scheduler scans and again when the worker "
-        "re-reads the row under its lock; `None` matches every row."
-    ),
-    "sort": (
-        "`order_by` fields for the scheduler's scan ('-' prefix for descending), with the "
-        "primary key always added as the last tie-breaker."
-    ),
-    "queryset": (
-        "Manager name or `callable(model) -> QuerySet` the scheduler reads from, instead of "
-        "the model's default manager."
-    ),
-    "worker_queryset": (
-        "Manager name or `callable(model) -> QuerySet` the worker re-reads the row through, "
-        "defaulting to `queryset`."
-    ),
-    "scheduler_cron": (
-        "Cron string (croniter syntax, five fields) on which the scheduler looks for matching "
-        "rows; `None` means no scheduler, so jobs only come from `run_trigger()`."
-    ),
-    "queue": (
-        "Ledger queue of the declaration's jobs, defaulting to "
-        "`'<app_label>_<model>_<name>'` in lower case."
-    ),
-    "scheduler_queue": "Ledger queue of the trigger's scheduler jobs, defaulting to `queue`.",
-    "worker_priority": ("Priority of the trigger's worker jobs, from 0 (runs first) to 9."),
-    "scheduler_priority": "Priority of the trigger's scheduler jobs, from 0 (runs first) to 9.",
-    "priority": "Priority of the scheduled action's jobs, from 0 (runs first) to 9.",
-    "max_attempts": ("Attempts a worker or scheduled-action job gets before a failure is final."),
-    "max_scheduler_attempts": "Attempts a scheduler job gets before a failure is final.",
-    "backoff": (
-        "Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> float`; "
-        "`None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter."
-    ),
-    "timeout": (
-        "Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt like "
-        "any other); `None` means no limit."
-    ),
-    "record_limit": ("Most rows one scheduler run enqueues jobs for; `None` means no limit."),
-    "stream_batch_size": "Rows per keyset page of the scheduler's scan.",
-    "lock_for_update": (
-        "Lock the row with `select_for_update()` in the transaction that runs the action, so "
-        "nothing else changes it until the job is recorded."
-    ),
-    "trigger_once": (
-        "A row that has had a completed job of this trigger is never enqueued again, even "
-        "after old jobs are pruned."
-    ),
-    "action_input": (
-        "Static keyword arguments (JSON values) passed to the method; `action_arguments` "
-        "given when the job is inserted override them key by key."
-    ),
-    "read_metadata": (
-        "`callable(record) -> dict` the scheduler calls on the full row; the result is stored "
-        "on the job and passed to the action as `metadata=`."
-    ),
-    "extra_args": (
-        "Dict, or `callable(record) -> dict`, stored in the job's args under `extra_args`, "
-        "visible in the ledger but not passed to the action."
-    ),
-    "on_error": (
-        "Instance method called as `method(error=exc)` on the locked row after the last "
-        "attempt fails; the job is then `completed` unless `on_error_fails_job` is set."
-    ),
-    "on_error_fails_job": (
-        "Leave the job `discarded` rather than `completed` after `on_error` ran successfully."
-    ),
-    "permission": (
-        "`'app_label.codename'` that a job's actor must hold on the row "
-        "(`actor.has_perm(permission, record)`) when the job carries an actor."
-    ),
-    "list_tenants": (
-        "Tenants to run for (a list, a zero-argument callable or a dotted path), overriding "
-        "the model's `Oban.list_tenants`."
-    ),
-    "use_tenant_from_record": (
-        "Run one scheduler with tenant `None` over all rows and give each job the tenant held "
-        "in the row's `tenant_field`."
-    ),
-    "state": (
-        "`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs are "
-        "cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
-        "cancelled)."
-    ),
-    "log_errors": "Log every failed attempt with its traceback.",
-    "log_final_error": "Log the final failure even when `log_errors` is off.",
-    "debug": (
-        "Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` turns "
-        "them on for all)."
-    ),
-    "tags": "Strings stored on every job of the declaration, filterable in the admin.",
-    "worker_name": (
-        "Stable name stored on the worker or scheduled-action jobs, defaulting to "
-        "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs."
-    ),
-    "scheduler_name": (
-        "Stable name of the trigger's scheduler jobs and cron row, defaulting to "
-        "`'<app_label>.<Model>:<name>:scheduler'`."
-    ),
-}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.apps import apps
 from django.db.models import Model, QuerySet
 
 from .conf import settings
-from .declarations import ScheduledAction, Trigger
+from .declarations import DeclarationState, ScheduledAction, Trigger
 from .exceptions import AlreadyRegistered, InvalidDeclaration, UnknownDeclaration
 from .states import Kind
 
@@ -68,8 +69,8 @@ class Registered:
         return self.declaration.queue or default.lower()
 
     @property
-    def state(self) -> str:
-        return self.declaration.state
+    def state(self) -> DeclarationState:
+        return DeclarationState(self.declaration.state)
 
     @property
     def list_tenants(self) -> Any:
@@ -159,11 +160,19 @@ class RegisteredAction(Registered):
         return self.declaration
 
 
+class ProblemKind(Enum):
+    """Why a declaration could not be registered (the checks give each kind its id)."""
+
+    MALFORMED_OBAN = "a `class Oban` whose triggers or scheduled_actions are not lists"
+    DUPLICATE_NAME = "a name or stable name used twice"
+    INVALID_OPTION = "an option value the declaration refused"
+
+
 @dataclass(slots=True)
 class Problem:
     """A declaration that could not be registered; reported by the system checks."""
 
-    id: str
+    kind: ProblemKind
     msg: str
     hint: str
     obj: Any = None
@@ -236,7 +245,7 @@ class Registry:
             except InvalidDeclaration as exc:
                 self.problems.append(
                     Problem(
-                        "ash_oban_django.E001",
+                        ProblemKind.MALFORMED_OBAN,
                         str(exc),
                         "`triggers` and `scheduled_actions` must be lists of Trigger and "
                         "ScheduledAction instances.",
@@ -248,7 +257,7 @@ class Registry:
                 if entry.declaration.problem:
                     self.problems.append(
                         Problem(
-                            "ash_oban_django.E019",
+                            ProblemKind.INVALID_OPTION,
                             f"{origin}: {entry.declaration.problem}",
                             "Fix the option as the message says; the declarations reference "
                             "lists every option and the values it takes.",
@@ -260,7 +269,7 @@ class Registry:
                 if clash:
                     self.problems.append(
                         Problem(
-                            "ash_oban_django.E002",
+                            ProblemKind.DUPLICATE_NAME,
                             clash,
                             (
                                 "Names must be unique across a model's triggers and scheduled actions, "

@@ -1,32 +1,49 @@
-"""mkdocs hook: the option tables of `declarations.md`, generated from the dataclasses.
+"""The option tables of `declarations.md`, generated from the dataclasses and kept in the file.
 
-A page writes `<!-- options: Trigger -->` (or `ScheduledAction`) where the table goes. Each
-row is one `dataclasses.fields()` entry: its name, its default as the code defines it, and
-its meaning from `ash_oban_django.declarations.OPTION_HELP`. A field without an entry in
-`OPTION_HELP` fails the build, so the reference cannot fall behind the code.
+A page holds each table between two comments:
+
+    <!-- options: Trigger -->
+
+    | option | default | meaning |
+    ...
+
+    <!-- /options -->
+
+Each row is one `dataclasses.fields()` entry: its name, its default as the code defines it, and
+its `help` from the field's metadata (`ash_oban_django.declarations.option`). A field without
+help fails, so the reference cannot fall behind the code.
+
+- `python docs/hooks.py --write` rewrites the tables in `docs/*.md` from the code;
+  `python docs/hooks.py --check` (the default) exits 1 if one differs.
+- As an mkdocs hook it fails the build when a page's table differs from the code.
 
 Importing `ash_oban_django.declarations` needs Django installed but not configured.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ash_oban_django import declarations  # noqa: E402
 
-PLACEHOLDER = re.compile(r"<!--\s*options:\s*(\w+)\s*-->")
+BEGIN = re.compile(r"<!--\s*options:\s*(\w+)\s*-->")
+BLOCK = re.compile(r"(<!--\s*options:\s*(\w+)\s*-->\n)(.*?)(<!--\s*/options\s*-->)", re.DOTALL)
 CLASSES: dict[str, type] = {
     "Trigger": declarations.Trigger,
     "ScheduledAction": declarations.ScheduledAction,
 }
+FIX = "run `python docs/hooks.py --write`"
 
 
 def _cell(text: str) -> str:
@@ -35,37 +52,72 @@ def _cell(text: str) -> str:
 
 def _default(field: dataclasses.Field[Any]) -> str:
     if field.default is not dataclasses.MISSING:
-        return f"`{field.default!r}`"
+        value = field.default
+        return f"`{(value.value if isinstance(value, Enum) else value)!r}`"
     if field.default_factory is not dataclasses.MISSING:
         return f"`{field.default_factory()!r}`"
     return "required"
 
 
-def options_table(cls: type, help_texts: dict[str, str] | None = None) -> str:
-    """The Markdown table of every field of `cls`; raises if one has no help text."""
-    help_texts = declarations.OPTION_HELP if help_texts is None else help_texts
-    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in help_texts]
+def options_table(cls: type) -> str:
+    """The Markdown table of every option of `cls`; raises if one has no help text."""
+    options = [f for f in dataclasses.fields(cls) if f.init]
+    missing = [f.name for f in options if not str(f.metadata.get("help", "")).strip()]
     if missing:
         raise ValueError(
-            f"{cls.__name__} field(s) {', '.join(missing)} have no entry in "
-            "ash_oban_django.declarations.OPTION_HELP; add one sentence for each."
+            f"{cls.__name__} field(s) {', '.join(missing)} have no help; declare them with "
+            "ash_oban_django.declarations.option(..., help=...)."
         )
     rows = ["| option | default | meaning |", "| --- | --- | --- |"]
-    for field in (f for f in dataclasses.fields(cls) if f.init):
+    for field in options:
         name = f"`{field.name}`" + ("" if field.kw_only else " (positional)")
-        rows.append(f"| {name} | {_cell(_default(field))} | {_cell(help_texts[field.name])} |")
+        rows.append(f"| {name} | {_cell(_default(field))} | {_cell(field.metadata['help'])} |")
     return "\n".join(rows)
 
 
 def render(markdown: str) -> str:
+    """`markdown` with every options table regenerated from the code."""
+
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name = match.group(2)
         if name not in CLASSES:
             raise ValueError(f"Unknown options table {name!r}; use one of {sorted(CLASSES)}.")
-        return options_table(CLASSES[name])
+        # Blank lines around the table: Markdown reads a line right after a comment as HTML.
+        return f"{match.group(1)}\n{options_table(CLASSES[name])}\n\n{match.group(4)}"
 
-    return PLACEHOLDER.sub(replace, markdown)
+    if len(BEGIN.findall(markdown)) != len(BLOCK.findall(markdown)):
+        raise ValueError("An `<!-- options: ... -->` comment has no `<!-- /options -->` after it.")
+    return BLOCK.sub(replace, markdown)
 
 
-def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    return render(markdown)
+def on_page_markdown(markdown: str, page: Any = None, **kwargs: Any) -> str:
+    if render(markdown) != markdown:
+        where = getattr(getattr(page, "file", None), "src_path", "a page")
+        raise ValueError(f"The options tables of {where} differ from the code; {FIX}.")
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Keep the options tables of docs/*.md current.")
+    parser.add_argument("--write", action="store_true", help="rewrite the tables in place")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a table is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in sorted(DOCS.glob("*.md")):
+        text = path.read_text()
+        rendered = render(text)
+        if rendered == text:
+            continue
+        if args.write:
+            path.write_text(rendered)
+            print(f"rewrote {path.relative_to(ROOT)}")
+        else:
+            stale.append(str(path.relative_to(ROOT)))
+    if stale:
+        print(f"stale options tables in {', '.join(stale)}; {FIX}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,7 @@ from django.db import transaction
 from django_q.models import Schedule
 
 from .. import ledger
+from ..declarations import DeclarationState
 from ..registry import registry
 from .routing import cluster_for, default_cluster
 
@@ -45,7 +46,7 @@ def desired_schedules() -> dict[str, dict[str, Any]]:
     """The cron rows the declarations call for, by stable name (the row's `name`)."""
     rows: dict[str, dict[str, Any]] = {}
     for entry in registry.entries():
-        if entry.state == "deleted" or entry.cron is None:
+        if entry.state == DeclarationState.DELETED or entry.cron is None:
             continue
         rows[entry.cron_name] = {
             "func": CRON_TICK,
@@ -53,7 +54,7 @@ def desired_schedules() -> dict[str, dict[str, Any]]:
             "cron": entry.cron,
             "schedule_type": Schedule.CRON,
             "cluster": cluster_for(entry.cron_queue),
-            "repeats": -1 if entry.state == "active" else 0,
+            "repeats": -1 if entry.state == DeclarationState.ACTIVE else 0,
         }
     rows[MAINTENANCE_NAME] = {
         "func": MAINTAIN,

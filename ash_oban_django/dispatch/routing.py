@@ -15,12 +15,20 @@ from django.conf import settings as django_settings
 from ..conf import settings
 
 DEFAULT_CLUSTER = "default"
+# The `Q_CLUSTER` keys that each configure a django-q2 broker.
+BROKER_KEYS = ("orm", "redis", "django_redis", "iron_mq", "sqs", "mongo", "broker_class")
 
 
 def q_cluster() -> dict[str, Any]:
     """`settings.Q_CLUSTER` as a dict (an absent or malformed setting reads as `{}`)."""
     value = getattr(django_settings, "Q_CLUSTER", None)
     return value if isinstance(value, dict) else {}
+
+
+def broker() -> str | None:
+    """The first `BROKER_KEYS` key `Q_CLUSTER` sets, or None (django-q2 then uses Redis on
+    localhost)."""
+    return next((key for key in BROKER_KEYS if q_cluster().get(key)), None)
 
 
 def default_cluster() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ..declarations import DeclarationState
 from ..enqueue import schedule_declaration
 from ..registry import registry
 from . import maintenance
@@ -39,7 +40,7 @@ def cron_tick(stable_name: str) -> None:
             )
             return
         entry, _ = found
-        if entry.state == "active":
+        if entry.state == DeclarationState.ACTIVE:
             schedule_declaration(entry)
     except Exception:
         logger.exception("Cron tick for %r failed", stable_name)

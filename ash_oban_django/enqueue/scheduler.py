@@ -19,6 +19,7 @@ from django.db.models import F, Model, QuerySet
 from .. import ledger
 from ..actors import store_actor
 from ..conf import settings
+from ..declarations import DeclarationState
 from ..ledger.rows import available_by_queue
 from ..registry import RegisteredTrigger
 from ..signals import scheduler_finished
@@ -54,7 +55,7 @@ def run_scheduler(
     """Enqueue a worker job for every matching row, once per tenant of `list_tenants`. The
     jobs carry `stored_actor` (or `actor`, stored with the actor persister)."""
     total = SchedulerReport()
-    if entry.state != "active":
+    if entry.state != DeclarationState.ACTIVE:
         return total
     if actor is not None and stored_actor is None:
         stored_actor = store_actor(actor)

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from .. import ledger
 from ..actors import lookup_actor
+from ..declarations import DeclarationState
 from ..exceptions import JobOrphaned, UnknownDeclaration
 from ..ledger import Backend
 from ..models import Job
@@ -61,7 +62,7 @@ def perform_and_claim(job: Job, claim_from: str | None = None) -> tuple[Job, Job
             if runner is None:
                 error = unknown_name(locked)
                 job = record(engine, locked, Discarded((error,)))
-            elif runner.entry.state != "active":
+            elif runner.entry.state != DeclarationState.ACTIVE:
                 reason = f"{runner.label} is {runner.entry.state}"
                 job = record(engine, locked, Cancelled(reason), runner)
             else:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.db.models import Q
 
 from ash_oban_django import InvalidDeclaration, ScheduledAction, Trigger
+from ash_oban_django.declarations import DeclarationState
 
 
 def test_trigger__defaults_follow_the_contract() -> None:
@@ -72,3 +75,62 @@ def test_scheduled_action__defaults_and_validation() -> None:
         ScheduledAction("import_orders", "whenever")
     with pytest.raises(InvalidDeclaration, match="`priority` must be an integer from 0 to 9"):
         ScheduledAction("import_orders", "* * * * *", priority=-1)
+
+
+@pytest.mark.parametrize(
+    ("alias", "fields"),
+    [
+        ("@hourly", "0 * * * *"),
+        ("@daily", "0 0 * * *"),
+        ("@midnight", "0 0 * * *"),
+        ("@weekly", "0 0 * * 0"),
+        ("@monthly", "0 0 1 * *"),
+        ("@yearly", "0 0 1 1 *"),
+        ("@annually", "0 0 1 1 *"),
+    ],
+)
+def test_cron__oban_aliases_become_their_five_fields(alias: str, fields: str) -> None:
+    assert Trigger("process", scheduler_cron=alias).scheduler_cron == fields
+    assert ScheduledAction("import_orders", alias).cron == fields
+
+
+def test_cron__reboot_and_unknown_aliases_are_refused() -> None:
+    with pytest.raises(InvalidDeclaration) as info:
+        Trigger("process", scheduler_cron="@reboot")
+    assert str(info.value) == (
+        "Trigger 'process': `scheduler_cron` must be a cron string that repeats ('@reboot' has "
+        "no time to fire on here; use e.g. '@hourly' or a five-field cron), got '@reboot'"
+    )
+    with pytest.raises(InvalidDeclaration, match="`cron` must be a valid 5-field cron"):
+        ScheduledAction("import_orders", "@often")
+    with pytest.raises(InvalidDeclaration, match="`cron` must be a cron string, got 5"):
+        ScheduledAction("import_orders", 5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("state", ["paused", DeclarationState.PAUSED])
+def test_state__a_plain_string_is_normalised_to_the_enum(state: str) -> None:
+    for declaration in (
+        Trigger("process", state=state),  # type: ignore[arg-type]
+        ScheduledAction("import_orders", "* * * * *", state=state),  # type: ignore[arg-type]
+    ):
+        assert declaration.state is DeclarationState.PAUSED
+        assert declaration.state == "paused"
+    assert Trigger("process").state is DeclarationState.ACTIVE
+
+
+def test_options__each_is_declared_with_help_and_a_check() -> None:
+    for cls in (Trigger, ScheduledAction):
+        options = [f for f in dataclasses.fields(cls) if f.init]
+        assert [f.name for f in options if not f.metadata.get("help")] == []
+        assert [f.name for f in options if not callable(f.metadata.get("check"))] == []
+
+
+def test_options__normalised_values() -> None:
+    trigger = Trigger("process", action_input={"a": 1}, tags=["x"], sort=["-a"])
+    assert (trigger.action_input, trigger.tags, trigger.sort) == ({"a": 1}, ("x",), ("-a",))
+    assert trigger.action == "process"
+    assert Trigger("process", action="run").action == "run"
+    # A callable passes where one is accepted; a value of the wrong kind does not.
+    assert Trigger("process", extra_args=dict).extra_args is dict
+    with pytest.raises(InvalidDeclaration, match="`read_metadata` must be a callable"):
+        Trigger("process", read_metadata={"a": 1})  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The documentation: every declaration option has its help text, and the site builds."""
+"""The documentation: every declaration option has its help text, the option tables in the
+Markdown match the code, and the site builds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from ash_oban_django.declarations import OPTION_HELP, ScheduledAction, Trigger
+from ash_oban_django.declarations import ScheduledAction, Trigger, option
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = [Trigger, ScheduledAction]
@@ -22,7 +23,12 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]  # the options
 
 
-def load_hooks() -> ModuleType:
+def help_of(cls: type, name: str) -> str:
+    return str({f.name: f for f in dataclasses.fields(cls)}[name].metadata.get("help", ""))
+
+
+@pytest.fixture(scope="module")
+def hooks() -> ModuleType:
     spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -32,36 +38,76 @@ def load_hooks() -> ModuleType:
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
 def test_option_help__covers_every_field(cls: type) -> None:
-    missing = [name for name in field_names(cls) if not OPTION_HELP.get(name, "").strip()]
-    assert missing == [], f"add OPTION_HELP entries for {cls.__name__} fields {missing}"
+    missing = [name for name in field_names(cls) if not help_of(cls, name).strip()]
+    assert missing == [], f"declare {cls.__name__} fields {missing} with option(..., help=...)"
 
 
-def test_option_help__has_no_entry_for_a_field_that_does_not_exist() -> None:
-    fields = {name for cls in CLASSES for name in field_names(cls)}
-    assert sorted(set(OPTION_HELP) - fields) == []
+def test_option_help__a_shared_option_has_one_sentence() -> None:
+    shared = set(field_names(Trigger)) & set(field_names(ScheduledAction))
+    assert [n for n in sorted(shared) if help_of(Trigger, n) != help_of(ScheduledAction, n)] == []
 
 
-def test_hooks__table_lists_every_field_with_its_default_and_help() -> None:
-    table = load_hooks().options_table(Trigger)
+def test_hooks__table_lists_every_field_with_its_default_and_help(hooks: ModuleType) -> None:
+    table = hooks.options_table(Trigger)
     rows = table.splitlines()[2:]
     assert [row.split("`")[1] for row in rows] == field_names(Trigger)
     assert "| `name` (positional) | required |" in table
-    assert f"| `scheduler_cron` | `'* * * * *'` | {OPTION_HELP['scheduler_cron']} |" in table
+    assert (
+        f"| `scheduler_cron` | `'* * * * *'` | {help_of(Trigger, 'scheduler_cron')} |" in table
+    )
     assert "| `action_input` | `{}` |" in table
+    assert "| `state` | `'active'` |" in table
 
 
-def test_hooks__a_field_without_help_fails_the_build() -> None:
-    partial = {name: text for name, text in OPTION_HELP.items() if name != "timeout"}
+def test_hooks__a_field_without_help_fails(hooks: ModuleType) -> None:
+    @dataclasses.dataclass
+    class Partial:
+        name: str = option(help="The name.")
+        timeout: float | None = None
+
     with pytest.raises(ValueError, match="timeout"):
-        load_hooks().options_table(ScheduledAction, partial)
+        hooks.options_table(Partial)
 
 
-def test_hooks__replaces_placeholders_and_refuses_unknown_tables() -> None:
-    hooks = load_hooks()
-    page = hooks.render("Before\n\n<!-- options: ScheduledAction -->\n\nAfter")
-    assert "| `cron` (positional) | required |" in page and "<!--" not in page
+def test_hooks__rewrites_tables_between_markers_and_refuses_unknown_ones(
+    hooks: ModuleType,
+) -> None:
+    page = hooks.render("Before\n\n<!-- options: ScheduledAction -->\nold\n<!-- /options -->\n")
+    assert "| `cron` (positional) | required |" in page and "old" not in page
+    assert page.startswith("Before\n\n<!-- options: ScheduledAction -->\n\n| option |")
+    assert page.endswith("|\n\n<!-- /options -->\n")
+    assert hooks.render(page) == page
     with pytest.raises(ValueError, match="Unknown options table 'Job'"):
-        hooks.render("<!-- options: Job -->")
+        hooks.render("<!-- options: Job -->\n<!-- /options -->")
+    with pytest.raises(ValueError, match="has no `<!-- /options -->`"):
+        hooks.render("<!-- options: Trigger -->\n")
+
+
+def test_docs__option_tables_in_the_markdown_match_the_code(hooks: ModuleType) -> None:
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    stale = [p.name for p in pages if hooks.render(p.read_text()) != p.read_text()]
+    assert stale == [], f"run `python docs/hooks.py --write` to update {stale}"
+    assert "| `max_scheduler_attempts` |" in (ROOT / "docs" / "declarations.md").read_text()
+
+
+def test_docs__a_stale_table_fails_the_build_hook(hooks: ModuleType) -> None:
+    stale = "<!-- options: Trigger -->\n| old |\n<!-- /options -->\n"
+    with pytest.raises(ValueError, match="python docs/hooks.py --write"):
+        hooks.on_page_markdown(stale)
+
+
+def test_docs__write_command_rewrites_a_stale_table(hooks: ModuleType, tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- options: Trigger -->\n<!-- /options -->\n")
+    original = hooks.DOCS
+    hooks.DOCS, hooks.ROOT = tmp_path, tmp_path
+    try:
+        assert hooks.main(["--check"]) == 1
+        assert hooks.main(["--write"]) == 0
+        assert hooks.main([]) == 0
+    finally:
+        hooks.DOCS, hooks.ROOT = original, ROOT
+    assert "| `scheduler_name` |" in page.read_text()
 
 
 def test_docs__build_strict(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from ash_oban_django import AlreadyRegistered, ScheduledAction, Trigger, register
-from ash_oban_django.registry import Registry, find_oban_class, registry
+from ash_oban_django.registry import ProblemKind, Registry, find_oban_class, registry
 from tests.testapp.models import Widget
 
 
@@ -86,7 +86,7 @@ def test_collect__duplicates_are_refused_and_reported_with_both_places() -> None
     fresh = Registry()
     fresh.collect([Left, Right])
     assert [e.label for e in fresh.entries()] == ["testapp.Left:go"]
-    assert [p.id for p in fresh.problems] == ["ash_oban_django.E002"] * 2
+    assert [p.kind for p in fresh.problems] == [ProblemKind.DUPLICATE_NAME] * 2
     assert "declared more than once on testapp.Left" in fresh.problems[0].msg
     assert fresh.problems[1].msg == (
         "The stable name 'shared' of testapp.Right:other "
@@ -145,7 +145,7 @@ def test_collect__bad_option_in_class_oban_is_a_check_error_not_an_import_crash(
     fresh.collect([Parcel])
     assert [e.label for e in fresh.entries()] == ["testapp.Parcel:track"]
     (problem,) = fresh.problems
-    assert problem.id == "ash_oban_django.E019"
+    assert problem.kind == ProblemKind.INVALID_OPTION
     assert problem.msg.endswith("Trigger 'ship': `max_attempts` must be an integer >= 1, got 0")
     assert problem.obj is Parcel
     from ash_oban_django.checks import check_declarations

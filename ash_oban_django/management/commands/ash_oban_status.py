@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ash_oban_django.declarations import DeclarationState
 from ash_oban_django.status import (
     STATE_LABELS,
     console,
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             queue = row.queue
             if row.scheduler_queue not in (None, row.queue):
                 queue = f"{row.queue} (scheduler: {row.scheduler_queue})"
-            state = Text(row.state, style="" if row.state == "active" else "yellow")
+            state = Text(row.state, style="" if row.state == DeclarationState.ACTIVE else "yellow")
             declarations.add_row(
                 row.label,
                 row.kind,

@@ -1,82 +1,23 @@
+"""`checks.declarations`: the registry's collection problems and each declaration's checks."""
+
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.checks import CheckMessage, Error, Tags, Warning, run_checks
+from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 from django.db.models import Q
 from django.test.utils import isolate_apps
 
-from ash_oban_django import ScheduledAction, Trigger, register
+from ash_oban_django import ScheduledAction, Trigger
 from ash_oban_django.checks import check_declarations, check_settings
-from ash_oban_django.conf import DEFAULTS
 from ash_oban_django.registry import Registry
 from tests.testapp.models import Widget
-
-# What the test settings configure; tests that set ASH_OBAN start from it.
-BASE = {"ACTOR_PERSISTER": "ash_oban_django.actors.UserPersister"}
-
-
-def trigger(name: str, **options: Any) -> Trigger:
-    """A trigger on Widget with pinned names, so only the problem under test is reported."""
-    options.setdefault("action", "finish")
-    options.setdefault("worker_name", f"testapp.Widget:{name}")
-    options.setdefault("scheduler_name", f"testapp.Widget:{name}:scheduler")
-    return Trigger(name, **options)
-
-
-def action(name: str, cron: str = "0 3 * * *", **options: Any) -> ScheduledAction:
-    options.setdefault("worker_name", f"testapp.Widget:{name}")
-    return ScheduledAction(name, cron, **options)
-
-
-def ours(messages: list[CheckMessage]) -> list[CheckMessage]:
-    return [m for m in messages if m.id and m.id.startswith("ash_oban_django.")]
-
-
-def ids(messages: list[CheckMessage]) -> list[str | None]:
-    return [m.id for m in messages]
-
-
-@pytest.fixture
-def widget_checks() -> Iterator[Any]:
-    """Register declarations on Widget (replacing the previous call's) and return the messages
-    of the declaration check."""
-    registrations = []
-
-    def run(**declarations: Any) -> list[CheckMessage]:
-        while registrations:
-            registrations.pop().unregister()
-        registrations.append(register(Widget, **declarations))
-        return check_declarations()
-
-    yield run
-    while registrations:
-        registrations.pop().unregister()
-
-
-@pytest.mark.django_db  # Django's own model checks ask the database
-def test_check__clean_project_has_no_messages() -> None:
-    assert check_declarations() == []
-    assert check_settings() == []
-    assert ours(run_checks()) == []
-
-
-@pytest.mark.django_db  # Django's own model checks ask the database
-def test_check__registered_with_django_under_their_tags(widget_checks: Any, settings: Any) -> None:
-    widget_checks(triggers=[trigger("finish", where=Q(nope=1))])
-    assert ids(ours(run_checks(tags=[Tags.models]))) == ["ash_oban_django.E004"]
-    settings.ASH_OBAN = {**BASE, "APPS": ["testapp", "nope"]}
-    # Django keeps its checks in a set: the order of the two functions is not defined.
-    assert sorted(ids(ours(run_checks(tags=["ash_oban_django"])))) == [
-        "ash_oban_django.E004",
-        "ash_oban_django.E015",
-    ]
+from tests.unit.checks.support import BASE, action, ids, trigger
 
 
 def test_check__valid_declarations_on_widget_are_clean(widget_checks: Any) -> None:
@@ -410,109 +351,6 @@ def test_check__E010_callable_extra_args_are_not_called(widget_checks: Any) -> N
     assert widget_checks(triggers=[trigger("finish", extra_args=lambda record: {})]) == []
 
 
-@pytest.mark.parametrize(
-    ("value", "msg"),
-    [
-        ({"APPS": "shop"}, "ASH_OBAN['APPS'] must be a list of app labels or None, got 'shop'."),
-        ({"APPS": [1]}, "ASH_OBAN['APPS'] must be a list of app labels or None, got [1]."),
-        ({"AUTHORIZE": "yes"}, "ASH_OBAN['AUTHORIZE'] must be True or False, got 'yes'."),
-        ({"DEBUG_ALL_TRIGGERS": 1}, "ASH_OBAN['DEBUG_ALL_TRIGGERS'] must be True or False, got 1."),
-        ({"REQUIRE_NAMES": None}, "ASH_OBAN['REQUIRE_NAMES'] must be True or False, got None."),
-        (
-            {"QUEUES": []},
-            "ASH_OBAN['QUEUES'] must be a dict of {queue: {'cluster': ..., 'limit': ...}}, got [].",
-        ),
-        (
-            {"QUEUES": {"q": "fast"}},
-            "ASH_OBAN['QUEUES']['q'] must be a dict with 'cluster' and/or 'limit', got 'fast'.",
-        ),
-        (
-            {"QUEUES": {"q": {"workers": 2}}},
-            "ASH_OBAN['QUEUES']['q'] has an unknown key 'workers' (use 'cluster', 'limit').",
-        ),
-        (
-            {"QUEUES": {"q": {"cluster": 1}}},
-            "ASH_OBAN['QUEUES']['q']['cluster'] must be a django-q2 cluster name, got 1.",
-        ),
-        (
-            {"QUEUES": {"q": {"limit": 0}}},
-            "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got 0.",
-        ),
-        (
-            {"QUEUES": {"q": {"limit": True}}},
-            "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got True.",
-        ),
-        ({"QUEUES": {3: {}}}, "ASH_OBAN['QUEUES'] has a queue name that is not a string: 3."),
-        ({"PRUNE_AFTER": -1}, "ASH_OBAN['PRUNE_AFTER'] must be a number of seconds >= 0, got -1."),
-        (
-            {"RESCUE_AFTER": "60"},
-            "ASH_OBAN['RESCUE_AFTER'] must be a number of seconds >= 0, got '60'.",
-        ),
-        ({"DISPATCH_BATCH": 0}, "ASH_OBAN['DISPATCH_BATCH'] must be an integer >= 1, got 0."),
-        (
-            {"DATABASE": "other"},
-            "ASH_OBAN['DATABASE'] must be an alias in DATABASES ('default'), got 'other'.",
-        ),
-        (
-            {"ACTOR_PERSISTER": 3},
-            "ASH_OBAN['ACTOR_PERSISTER'] must be a dotted import path or None, got 3.",
-        ),
-        (
-            {"ACTOR_PERSISTER": "ash_oban_django.actors.Nope"},
-            "ASH_OBAN['ACTOR_PERSISTER'] = 'ash_oban_django.actors.Nope' cannot be imported "
-            '(ImportError: Module "ash_oban_django.actors" does not define a "Nope" '
-            "attribute/class).",
-        ),
-        (
-            {"TENANT_CONTEXT": "nope.context"},
-            "ASH_OBAN['TENANT_CONTEXT'] = 'nope.context' cannot be imported "
-            "(ModuleNotFoundError: No module named 'nope').",
-        ),
-    ],
-)
-def test_check__E011_bad_settings(settings: Any, value: dict[str, Any], msg: str) -> None:
-    settings.ASH_OBAN = {**BASE, **value}
-    messages = check_settings()
-    assert ids(messages) == ["ash_oban_django.E011"]
-    assert messages[0].msg == msg
-    assert messages[0].hint
-    assert messages[0].obj is None
-
-
-def test_check__E011_unknown_keys_and_not_a_dict(settings: Any) -> None:
-    settings.ASH_OBAN = {**BASE, "QUEUE": {}, "colour": 1}
-    messages = check_settings()
-    assert ids(messages) == ["ash_oban_django.E011", "ash_oban_django.E011"]
-    assert [m.msg for m in messages] == [
-        "ASH_OBAN has an unknown key 'QUEUE'.",
-        "ASH_OBAN has an unknown key 'colour'.",
-    ]
-    valid = ", ".join(sorted(DEFAULTS))
-    assert messages[0].hint == f"Did you mean 'QUEUES'? Valid keys: {valid}."
-    assert messages[1].hint == f"Valid keys: {valid}."
-
-    settings.ASH_OBAN = ["APPS"]
-    messages = check_settings()
-    assert ids(messages) == ["ash_oban_django.E011"]
-    assert messages[0].msg == "ASH_OBAN must be a dict, got ['APPS']."
-
-
-def test_check__E011_several_problems_one_error_each(settings: Any) -> None:
-    settings.ASH_OBAN = {"AUTHORIZE": 0, "QUEUES": {"q": {"cluster": 1, "limit": 0}}}
-    assert [m.msg for m in check_settings()] == [
-        "ASH_OBAN['AUTHORIZE'] must be True or False, got 0.",
-        "ASH_OBAN['QUEUES']['q']['cluster'] must be a django-q2 cluster name, got 1.",
-        "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got 0.",
-    ]
-
-
-def test_check__settings_may_be_absent_or_none(settings: Any) -> None:
-    settings.ASH_OBAN = None
-    assert check_settings() == []
-    del settings.ASH_OBAN
-    assert check_settings() == []
-
-
 @pytest.mark.parametrize("option", ["queryset", "worker_queryset"])
 def test_check__E012_unknown_manager(widget_checks: Any, option: str) -> None:
     messages = widget_checks(triggers=[trigger("finish", **{option: "active"})])
@@ -622,18 +460,6 @@ def test_check__E014_model_level_wrong_type(widget_checks: Any) -> None:
     )
 
 
-def test_check__E015_unknown_app_label(settings: Any) -> None:
-    settings.ASH_OBAN = {**BASE, "APPS": ["shop", "example_project.shop", "billing"]}
-    messages = check_settings()
-    assert ids(messages) == ["ash_oban_django.E015", "ash_oban_django.E015"]
-    assert messages[0].msg == (
-        "ASH_OBAN['APPS'] names 'example_project.shop', which is not an installed app label."
-    )
-    assert messages[0].hint == "Use the label 'shop' of the app 'example_project.shop'."
-    assert messages[1].hint == "Use app labels (AppConfig.label) of apps in INSTALLED_APPS."
-    assert messages[1].obj is None
-
-
 def test_check__W001_missing_names(widget_checks: Any) -> None:
     messages = widget_checks(
         triggers=[
@@ -695,7 +521,7 @@ def test_check__a_failing_check_is_reported_not_raised(
     def explode(entry: Any) -> list[CheckMessage]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("ash_oban_django.checks._ENTRY_CHECKS", (explode,))
+    monkeypatch.setattr("ash_oban_django.checks.declarations._ENTRY_CHECKS", (explode,))
     messages = widget_checks(triggers=[trigger("finish")])
     # One per active declaration (the example shop's, the e2e app's and Widget's).
     from ash_oban_django.registry import registry
@@ -713,15 +539,6 @@ def test_check__malformed_apps_setting_does_not_crash(settings: Any) -> None:
     assert ids(check_settings()) == ["ash_oban_django.E011"]
 
 
-def test_check__every_setting_has_a_validator() -> None:
-    from ash_oban_django.checks import _SETTINGS
-
-    assert set(_SETTINGS) == set(DEFAULTS)
-
-
-# -- django-q2 settings -------------------------------------------------------------------------
-
-
 def test_check__E017_cron_stable_name_too_long_for_django_q2(widget_checks: Any) -> None:
     long_name = "testapp.Widget:finish:" + "s" * 90
     messages = widget_checks(triggers=[trigger("finish", scheduler_name=long_name)])
@@ -733,56 +550,3 @@ def test_check__E017_cron_stable_name_too_long_for_django_q2(widget_checks: Any)
         widget_checks(triggers=[trigger("finish", scheduler_cron=None, scheduler_name=long_name)])
         == []
     )
-
-
-def django_q_ids() -> list[str | None]:
-    from ash_oban_django.checks import check_django_q
-
-    return ids(check_django_q())
-
-
-def test_check__django_q_settings_of_the_example_project_are_clean() -> None:
-    assert django_q_ids() == []
-
-
-def test_check__E018_django_q_not_installed(settings: Any) -> None:
-    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_q"]
-    assert django_q_ids() == ["ash_oban_django.E018"]
-
-
-def test_check__W002_retry_not_above_timeout(settings: Any) -> None:
-    settings.Q_CLUSTER = {
-        **settings.Q_CLUSTER,
-        "timeout": 300,
-        "retry": 300,
-        "ALT_CLUSTERS": {"slow": {"timeout": 60, "retry": 120}},
-    }
-    from ash_oban_django.checks import check_django_q
-
-    (message,) = check_django_q()
-    assert message.id == "ash_oban_django.W002"
-    assert message.msg.startswith("django-q2 cluster 'default': retry (300) is not above timeout")
-
-
-def test_check__W003_declaration_timeout_not_below_the_clusters(
-    widget_checks: Any, settings: Any
-) -> None:
-    widget_checks(triggers=[trigger("finish", timeout=600)])
-    assert django_q_ids() == ["ash_oban_django.W003"]
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 900, "retry": 960}
-    assert django_q_ids() == []
-
-
-def test_check__W004_orm_broker_on_another_database(settings: Any) -> None:
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "orm": "other"}
-    assert django_q_ids() == ["ash_oban_django.W004"]
-
-
-def test_check__W005_no_broker(settings: Any) -> None:
-    settings.Q_CLUSTER = {k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}
-    assert django_q_ids() == ["ash_oban_django.W005"]
-
-
-def test_check__W006_sync_mode(settings: Any) -> None:
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
-    assert django_q_ids() == ["ash_oban_django.W006"]
