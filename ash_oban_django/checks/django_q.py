@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -15,12 +16,12 @@ from ..conf import settings
 from ..dispatch import routing
 from ..registry import registry
 from .common import TAG, Messages, is_number, safely
-from .ids import E018, W002, W003, W004, W005, W006
+from .ids import E018, E020, W002, W003, W004, W005, W006
 
 
 @checks.register(TAG)
 def check_django_q(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
-    """django-q2 settings that would break the guarantees of the ledger (E018, W002-W006)."""
+    """django-q2 settings that would break the guarantees of the ledger (E018, E020, W002-W006)."""
     return safely("Q_CLUSTER", None, _django_q_messages)
 
 
@@ -35,6 +36,14 @@ def _django_q_messages() -> Messages:
         ]
     messages: Messages = []
     q_cluster = routing.q_cluster()
+    if routing.broker() in ("redis", "django_redis") and find_spec("redis") is None:
+        messages.append(
+            E020.message(
+                f"Q_CLUSTER[{routing.broker()!r}] names the Redis broker, but the `redis` "
+                "package is not installed: no job could be handed to a cluster.",
+                'Install it: pip install "ash_oban_django[redis]" (or pip install redis).',
+            )
+        )
     if routing.broker() is None:
         messages.append(
             W005.message(

@@ -64,6 +64,8 @@ E017 = CheckId("ash_oban_django.E017", checks.Error)
 E018 = CheckId("ash_oban_django.E018", checks.Error)
 # an invalid option value in a `class Oban` declaration (found by the registry)
 E019 = CheckId("ash_oban_django.E019", checks.Error)
+# Q_CLUSTER names the Redis broker but the `redis` package is not installed
+E020 = CheckId("ash_oban_django.E020", checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

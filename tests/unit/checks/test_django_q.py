@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import pytest
 
 from ash_oban_django.checks import check_django_q
 from tests.unit.checks.support import ids, trigger
@@ -55,3 +58,18 @@ def test_check__W005_no_broker(settings: Any) -> None:
 def test_check__W006_sync_mode(settings: Any) -> None:
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     assert django_q_ids() == ["ash_oban_django.W006"]
+
+
+def test_check__E020_redis_broker_without_the_redis_package(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.Q_CLUSTER = {"name": "default", "redis": "redis://127.0.0.1:6379/0"}
+    assert django_q_ids() == []  # redis is installed here
+    # A `None` entry in sys.modules is how Python marks a module that cannot be imported.
+    monkeypatch.setitem(sys.modules, "redis", None)
+    (message,) = check_django_q()
+    assert message.id == "ash_oban_django.E020"
+    assert "the `redis` package is not installed" in message.msg
+    assert (
+        message.hint == 'Install it: pip install "ash_oban_django[redis]" (or pip install redis).'
+    )
