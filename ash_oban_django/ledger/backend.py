@@ -19,7 +19,7 @@ from django.db.models import Count, Q, QuerySet
 
 from ..models import Job
 from ..states import INCOMPLETE_STATES, RUNNABLE_STATES, WAITING_STATES, State
-from .rows import Inserted, Rows, error_entry, now, schedule_in
+from .rows import ERROR_MESSAGE_LIMIT, Inserted, Rows, error_entry, now, schedule_in, storable
 
 # Every column, in field order, as statements that return whole jobs select them.
 JOB_COLUMNS = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
@@ -152,6 +152,7 @@ class Backend:
 
     def cancel(self, job: Job, reason: str, *, errors: Sequence[BaseException] = ()) -> Job:
         """The job will not run: the reason goes to `meta["cancel_reason"]`."""
+        reason = storable(reason, ERROR_MESSAGE_LIMIT)
         return self._record(job, State.CANCELLED, errors=errors, meta={"cancel_reason": reason})
 
     def handled(self, job: Job, error: BaseException, *, discard: bool = False) -> Job:
