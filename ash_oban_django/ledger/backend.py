@@ -87,9 +87,9 @@ class Backend:
         """Hold a lock named `name` until the caller's transaction ends."""
         raise NotImplementedError
 
-    def next_orphan(self, attempted_before: datetime) -> Job | None:
+    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         """An `executing` job attempted before the cutoff whose worker is gone, locked in
-        the caller's transaction; None when there is none."""
+        the caller's transaction, but none of the ids in `skip`; None when there is none."""
         raise NotImplementedError
 
     # -- claiming ----------------------------------------------------------------------------

@@ -117,10 +117,11 @@ class PostgreSQLBackend(Backend):
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
 
-    def next_orphan(self, attempted_before: datetime) -> Job | None:
+    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         return (
             self.jobs()
             .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
             .select_for_update(skip_locked=True)
             .order_by("id")
             .first()

@@ -116,18 +116,28 @@ def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
 
 def rescue_orphan(engine: Backend, job: Job) -> Job:
     """Rescue an `executing` job whose worker is gone (locked by the caller): available
-    again, or the final-failure path when it has no attempts left."""
+    again, or the final-failure path when it has no attempts left.
+
+    When the rescue itself fails, the job is discarded with the rescue's error and the
+    failure, so one job that cannot be rescued neither stays `executing` nor runs `on_error`
+    on every maintenance pass."""
     error = JobOrphaned(
         f"the worker running attempt {job.attempt} "
         f"({job.attempted_by or 'unknown'}) died; the job was rescued"
     )
     logger.warning("Rescuing job %s (%s): %s", job.pk, job.name, error)
-    runner = runner_for(job)
-    if job.attempt < job.max_attempts:
-        return record(engine, job, Rescued(error), runner)
-    if runner is None:
-        return record(engine, job, Discarded((error,)))
-    return record(engine, job, FailedFinally(error), runner)
+    before = copy.copy(job)
+    try:
+        with transaction.atomic(using=engine.alias):
+            runner = runner_for(job)
+            if job.attempt < job.max_attempts:
+                return record(engine, job, Rescued(error), runner)
+            if runner is None:
+                return record(engine, job, Discarded((error,)))
+            return record(engine, job, FailedFinally(error), runner)
+    except Exception as failure:  # noqa: BLE001 - recorded on the job, next to the rescue's error
+        logger.exception("Rescue of job %s (%s) failed; discarding it", job.pk, job.name)
+        return engine.discard(before, [error, failure])
 
 
 def record(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None = None) -> Job:
