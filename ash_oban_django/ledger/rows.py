@@ -3,6 +3,7 @@ jobs as columns for one insert, and how an error is stored on its job."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -137,6 +138,20 @@ ERROR_TRACEBACK_LIMIT = 20_000
 # What PostgreSQL's text and jsonb refuse: NUL, and surrogates without their pair.
 _CUT = "\n[... {cut} characters cut of {size} ...]\n"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+# A NUL escaped in JSON text (jsonb refuses it), not preceded by an escaped backslash.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_problem(value: Any) -> str | None:
+    """Why `value` cannot be stored in a JSON column on every database (NaN and infinities,
+    NUL characters, what JSON has no form for); None when it can."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return describe(error)
+    return "a string holds a NUL character" if _JSON_NUL.search(text) else None
 
 
 def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:
