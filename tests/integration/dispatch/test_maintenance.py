@@ -17,6 +17,7 @@ from ash_oban_django.dispatch.tasks import run_queue
 from ash_oban_django.dispatch.wake import RUN_QUEUE
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from tests.integration.refusals import refusing_job_saves
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -154,20 +155,13 @@ def orphan_of(widget: Widget) -> Job:
 def refused() -> Iterator[dict[int, bool]]:
     """The database refuses every save of the jobs given as `{pk: discard_allowed}`, but
     the one that discards them when that is allowed."""
-    from django.db import DataError
-    from django.db.models.signals import pre_save
-
     poison: dict[int, bool] = {}
 
-    def refuse(sender: Any, instance: Job, **kwargs: Any) -> None:
-        if instance.pk in poison and not (poison[instance.pk] and instance.state == "discarded"):
-            raise DataError("value refused")
+    def refused(job: Job) -> bool:
+        return job.pk in poison and not (poison[job.pk] and job.state == "discarded")
 
-    pre_save.connect(refuse, sender=Job)
-    try:
+    with refusing_job_saves(refused):
         yield poison
-    finally:
-        pre_save.disconnect(refuse, sender=Job)
 
 
 def test_rescue__an_orphan_whose_rescue_fails_is_discarded_and_the_others_rescued(

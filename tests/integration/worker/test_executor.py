@@ -13,6 +13,7 @@ from django.db.models import Q
 from ash_oban_django import Cancel, Snooze, Trigger, register, run_trigger
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from tests.integration.refusals import refusing_job_saves
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -469,22 +470,10 @@ def test_worker__an_error_of_any_content_is_recorded_bounded_at_once(
 
 @pytest.fixture
 def refuse_errors_saying() -> Iterator[str]:
-    """The database refuses (as it would a value it cannot store) every job save whose
-    `errors` hold this text."""
-    from django.db import DataError
-    from django.db.models.signals import pre_save
-
+    """The database refuses every job save whose `errors` hold this text."""
     text = "the database refuses this"
-
-    def refuse(sender: Any, instance: Job, **kwargs: Any) -> None:
-        if any(text in entry["error"] for entry in instance.errors):
-            raise DataError("value refused")
-
-    pre_save.connect(refuse, sender=Job)
-    try:
+    with refusing_job_saves(lambda job: any(text in e["error"] for e in job.errors)):
         yield text
-    finally:
-        pre_save.disconnect(refuse, sender=Job)
 
 
 @pytest.mark.parametrize(
