@@ -1,12 +1,16 @@
 """Maintenance, one function per step: stage due jobs, rescue orphans, prune old jobs.
 
-`maintain` runs every step; each step runs in its own transaction, so one step's failure
-does not undo another's work.
+`maintain` runs every step, then wakes the queues with available jobs. Each step runs in its
+own transaction and fails alone: its failure is logged and the next step runs. Within the
+rescue, each orphan has its own transaction too, and fails alone (see `rescue`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from django.db import transaction
 
@@ -15,6 +19,9 @@ from ..conf import settings
 from ..states import State
 from ..worker import rescue_orphan
 from .wake import wake
+
+logger = logging.getLogger("ash_oban_django")
+T = TypeVar("T")
 
 # Without row locks (SQLite) a running job cannot be told from an orphan, so an executing
 # job is only rescued once it is older than this.
@@ -28,22 +35,36 @@ def stage_due() -> dict[str, int]:
 
 def rescue() -> int:
     """Rescue `executing` jobs whose worker is gone (on PostgreSQL: whose row lock is gone)
-    and that were attempted more than `RESCUE_AFTER` seconds ago. Returns how many."""
+    and that were attempted more than `RESCUE_AFTER` seconds ago. Returns how many.
+
+    Each orphan is rescued in its own transaction. One whose rescue fails is discarded with
+    the failure recorded (`worker.rescue_orphan`); if even that fails, it is logged and left
+    for the next pass, and the rescue goes on with the other orphans."""
     engine = ledger.engine()
     age = settings.RESCUE_AFTER
     if not engine.rescues_by_lock:
         age = max(age, RESCUE_WITHOUT_LOCKS_AFTER)
     cutoff = ledger.now() - timedelta(seconds=age)
     rescued = 0
+    failed: list[int] = []  # orphans whose rescue raised: left for the next pass
     while True:
-        with transaction.atomic(using=engine.alias):
-            orphan = engine.next_orphan(cutoff)
+        orphan = None
+        try:
+            with transaction.atomic(using=engine.alias):
+                orphan = engine.next_orphan(cutoff, skip=failed)
+                if orphan is None:
+                    return rescued
+                job = rescue_orphan(engine, orphan)
+        except Exception:
             if orphan is None:
-                return rescued
-            job = rescue_orphan(engine, orphan)
-            if job.state == State.AVAILABLE:
-                ledger.announce({job.queue: 1})
-            rescued += 1
+                raise  # finding orphans failed: the whole step fails
+            # `rescue_orphan` records its own failures: this one could not even be recorded.
+            logger.exception("Rescue of job %s failed; it is left for the next pass", orphan.pk)
+            failed.append(orphan.pk)
+            continue
+        if job.state == State.AVAILABLE:
+            ledger.announce({job.queue: 1})
+        rescued += 1
 
 
 def prune(older_than: float | None = None) -> int:
@@ -55,10 +76,26 @@ def prune(older_than: float | None = None) -> int:
 
 def maintain() -> dict[str, int]:
     """Every step once: stage due jobs, rescue orphans, prune, then wake every queue with
-    available jobs (so a lost wake task delays a job, never loses it)."""
-    waiting = stage_due()
-    rescued = rescue()
-    pruned = prune()
+    available jobs (so a lost wake task delays a job, never loses it). A step that fails is
+    logged and counted in `failed`; the next steps still run."""
+    failed: list[str] = []
+
+    def step(name: str, run: Callable[[], T], default: T) -> T:
+        try:
+            return run()
+        except Exception:
+            logger.exception("Maintenance step %s failed", name)
+            failed.append(name)
+            return default
+
+    waiting: dict[str, int] = step("stage", stage_due, {})
+    rescued = step("rescue", rescue, 0)
+    pruned = step("prune", prune, 0)
     if waiting:
-        wake(waiting)
-    return {"waiting": sum(waiting.values()), "rescued": rescued, "pruned": pruned}
+        step("wake", lambda: wake(waiting), None)
+    return {
+        "waiting": sum(waiting.values()),
+        "rescued": rescued,
+        "pruned": pruned,
+        "failed": len(failed),
+    }

@@ -4,16 +4,24 @@ cron inserts (a scheduler or scheduled-action job), and a scheduled action's per
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Model
 
 from .. import ledger
+from ..ledger.rows import describe, json_problem
 from ..models import Job
 from ..registry import Registered, RegisteredAction, RegisteredTrigger
 from ..states import Kind
+
+logger = logging.getLogger("ash_oban_django")
+
+
+class UnstorableValue(ValueError):
+    """A row's `read_metadata` or `extra_args` gave a value the job's args cannot hold."""
 
 
 def job_row(
@@ -38,13 +46,13 @@ def job_row(
     args: dict[str, Any] = dict(extra or {})
     extra_args = trigger.extra_args
     if callable(extra_args):
-        extra_args = extra_args(record) if record is not None else None
+        extra_args = of_record("extra_args", extra_args, record) if record is not None else None
     if extra_args:
         args["extra_args"] = dict(extra_args)
     if action_arguments:
         args["action_arguments"] = action_arguments
     if trigger.read_metadata is not None and record is not None:
-        args["metadata"] = trigger.read_metadata(record)
+        args["metadata"] = of_record("read_metadata", trigger.read_metadata, record)
     if stored_actor is not None:
         args["actor"] = stored_actor
     return ledger.job_values(
@@ -63,6 +71,16 @@ def job_row(
     )
 
 
+def of_record(option: str, function: Callable[[Any], Any], record: Model) -> Any:
+    """What the `option` callable gives for `record`; `UnstorableValue` when the job's
+    args could not hold it (checked here: only callables give values per row)."""
+    value = function(record)
+    problem = json_problem(value)
+    if problem is not None:
+        raise UnstorableValue(f"{option} returned a value that cannot be stored: {problem}")
+    return value
+
+
 def worker_job(
     entry: RegisteredTrigger, row: Any, tenant: Any, stored_actor: Any, **options: Any
 ) -> Job:
@@ -72,15 +90,29 @@ def worker_job(
 
 def page_rows(
     entry: RegisteredTrigger, page: Sequence[Any], tenant: Any, stored_actor: Any
-) -> ledger.Rows:
-    """The worker jobs of one scanned page, as columns for one insert."""
+) -> tuple[ledger.Rows | None, int]:
+    """The worker jobs of one scanned page, as columns for one insert (None when no row
+    gets one), and how many rows were refused: a row whose `read_metadata` or `extra_args`
+    raises or gives a value that cannot be stored gets no job, and an error log line."""
     at = ledger.now()
     if isinstance(page[0], Model):
-        return ledger.Rows.of([job_row(entry, row, tenant, stored_actor, at=at) for row in page])
+        rows = []
+        for record in page:
+            try:
+                rows.append(job_row(entry, record, tenant, stored_actor, at=at))
+            except Exception as error:  # noqa: BLE001 - the row alone is refused
+                logger.error(
+                    "Scheduler of %s refused pk=%s: %s",
+                    entry.label,
+                    record.pk,
+                    describe(error),
+                    exc_info=not isinstance(error, UnstorableValue),
+                )
+        return (ledger.Rows.of(rows) if rows else None), len(page) - len(rows)
     # Plain values: every job is the same but for its row's pk.
     common = job_row(entry, page[0], tenant, stored_actor, at=at)
     del common["object_pk"]
-    return ledger.Rows(common, {"object_pk": [str(row[-1]) for row in page]})
+    return ledger.Rows(common, {"object_pk": [str(row[-1]) for row in page]}), 0
 
 
 def cron_job(

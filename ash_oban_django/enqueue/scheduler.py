@@ -31,21 +31,29 @@ logger = logging.getLogger("ash_oban_django")
 
 @dataclass(frozen=True, slots=True)
 class SchedulerReport:
+    """What a scheduler run did: rows matched, jobs inserted, rows refused (their
+    `read_metadata`/`extra_args` raised or gave a value that cannot be stored); the other
+    matched rows are duplicates."""
+
     matched: int = 0
     inserted: int = 0
+    refused: int = 0
     # Jobs inserted available now, per queue: announced when the run commits.
     available: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def duplicates(self) -> int:
-        return self.matched - self.inserted
+        return self.matched - self.inserted - self.refused
 
     def __add__(self, other: SchedulerReport) -> SchedulerReport:
         available = dict(self.available)
         for queue, count in other.available.items():
             available[queue] = available.get(queue, 0) + count
         return SchedulerReport(
-            self.matched + other.matched, self.inserted + other.inserted, available
+            self.matched + other.matched,
+            self.inserted + other.inserted,
+            self.refused + other.refused,
+            available,
         )
 
 
@@ -69,16 +77,18 @@ def run_scheduler(
             matched=report.matched,
             inserted=report.inserted,
             duplicates=report.duplicates,
+            refused=report.refused,
         )
         if entry.trigger.debug or settings.DEBUG_ALL_TRIGGERS:
             logger.debug(
                 "Scheduler of %s (tenant %r): %s rows matched, %s jobs inserted, "
-                "%s duplicates skipped",
+                "%s duplicates skipped, %s rows refused",
                 entry.label,
                 tenant,
                 report.matched,
                 report.inserted,
                 report.duplicates,
+                report.refused,
             )
         total += report
     ledger.announce(total.available)
@@ -88,9 +98,9 @@ def run_scheduler(
 def enqueue_matching(entry: RegisteredTrigger, tenant: Any, stored_actor: Any) -> SchedulerReport:
     report = SchedulerReport()
     for page in scan(entry, tenant):
-        rows = page_rows(entry, page, tenant, stored_actor)
-        inserted = ledger.insert_rows(rows, announce_available=False)
-        report += SchedulerReport(len(page), len(inserted), available_by_queue(inserted))
+        rows, refused = page_rows(entry, page, tenant, stored_actor)
+        inserted = [] if rows is None else ledger.insert_rows(rows, announce_available=False)
+        report += SchedulerReport(len(page), len(inserted), refused, available_by_queue(inserted))
     return report
 
 

@@ -26,7 +26,7 @@ from ..states import (
     WAITING_STATES,
     State,
 )
-from .rows import Inserted, Rows, error_entry, now, schedule_in
+from .rows import ERROR_MESSAGE_LIMIT, Inserted, Rows, error_entry, now, schedule_in, storable
 
 # Every column, in field order, as statements that return whole jobs select them.
 JOB_COLUMNS = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
@@ -94,9 +94,9 @@ class Backend:
         """Hold a lock named `name` until the caller's transaction ends."""
         raise NotImplementedError
 
-    def next_orphan(self, attempted_before: datetime) -> Job | None:
+    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         """An `executing` job attempted before the cutoff whose worker is gone, locked in
-        the caller's transaction; None when there is none."""
+        the caller's transaction, but none of the ids in `skip`; None when there is none."""
         raise NotImplementedError
 
     @contextmanager
@@ -165,6 +165,7 @@ class Backend:
 
     def cancel(self, job: Job, reason: str, *, errors: Sequence[BaseException] = ()) -> Job:
         """The job will not run: the reason goes to `meta["cancel_reason"]`."""
+        reason = storable(reason, ERROR_MESSAGE_LIMIT)
         return self._record(job, State.CANCELLED, errors=errors, meta={"cancel_reason": reason})
 
     def handled(self, job: Job, error: BaseException, *, discard: bool = False) -> Job:

@@ -130,10 +130,11 @@ class PostgreSQLBackend(Backend):
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
         self.execute(STATEMENT_TIMEOUT, [previous])
 
-    def next_orphan(self, attempted_before: datetime) -> Job | None:
+    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         return (
             self.jobs()
             .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
             .select_for_update(skip_locked=True)
             .order_by("id")
             .first()

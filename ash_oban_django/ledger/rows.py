@@ -3,7 +3,9 @@ jobs as columns for one insert, and how an error is stored on its job."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import traceback
 from collections.abc import Iterable, Sequence
@@ -128,11 +130,76 @@ def available_by_queue(inserted: Sequence[Inserted]) -> dict[str, int]:
     return counts
 
 
+# The most characters of an error's message and of its traceback an `errors` entry keeps
+# (docs/running.md): beyond it, the head and the tail are kept around a marker that says
+# how much was cut.
+ERROR_MESSAGE_LIMIT = 2_000
+ERROR_TRACEBACK_LIMIT = 20_000
+# What PostgreSQL's text and jsonb refuse: NUL, and surrogates without their pair.
+_CUT = "\n[... {cut} characters cut of {size} ...]\n"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+# A NUL escaped in JSON text (jsonb refuses it), not preceded by an escaped backslash.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_problem(value: Any) -> str | None:
+    """Why `value` cannot be stored in a JSON column on every database (NaN and infinities,
+    NUL characters, what JSON has no form for); None when it can."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return describe(error)
+    return "a string holds a NUL character" if _JSON_NUL.search(text) else None
+
+
 def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:
-    """One `errors` entry of a job: `{attempt, at, error, traceback}`."""
+    """One `errors` entry of a job: `{attempt, at, error, traceback}`, whatever the error
+    holds: every text is storable and bounded (`ERROR_MESSAGE_LIMIT`,
+    `ERROR_TRACEBACK_LIMIT`)."""
     return {
         "attempt": attempt,
         "at": now().isoformat(),
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error)),
+        "error": storable(describe(error), ERROR_MESSAGE_LIMIT),
+        "traceback": storable(format_traceback(error), ERROR_TRACEBACK_LIMIT),
     }
+
+
+def describe(error: BaseException) -> str:
+    """`Type: message`, even when the error's `__str__` raises."""
+    return f"{type(error).__name__}: {message(error)}"
+
+
+def message(error: BaseException) -> str:
+    """`str(error)`, or what stands for it when its `__str__` raises."""
+    try:
+        return str(error)
+    except Exception as failure:  # noqa: BLE001 - the message is all that is lost
+        try:
+            why = str(failure)
+        except Exception:  # noqa: BLE001
+            why = "?"
+        return (
+            f"<unprintable {type(error).__name__}: __str__ raised {type(failure).__name__}: {why}>"
+        )
+
+
+def format_traceback(error: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(error))
+    except Exception as failure:  # noqa: BLE001 - the traceback is all that is lost
+        return f"<no traceback: formatting it raised {type(failure).__name__}>"
+
+
+def storable(text: str, limit: int) -> str:
+    """`text` as a job row can store it: characters the database refuses replaced with
+    U+FFFD, and at most about `limit` characters, the head and the tail of a longer text kept
+    around a marker that gives the characters cut and the original size."""
+    size = len(text)
+    if size > limit:
+        # The marker's longest form, so that head + marker + tail stays within `limit`.
+        keep = max((limit - len(_CUT.format(cut=size, size=size))) // 2, 0)
+        cut = _CUT.format(cut=size - 2 * keep, size=size)
+        text = f"{text[:keep]}{cut}{text[size - keep :]}"
+    return _UNSTORABLE.sub("\ufffd", text)

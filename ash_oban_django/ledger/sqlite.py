@@ -6,6 +6,7 @@ running job cannot be told from an orphan, so the rescue waits much longer befor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db.models import F, QuerySet
@@ -75,10 +76,11 @@ class SQLiteBackend(Backend):
     def serialize(self, name: str) -> None:
         """Nothing to do: SQLite runs one writing transaction at a time."""
 
-    def next_orphan(self, attempted_before: datetime) -> Job | None:
+    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         return (
             self.jobs()
             .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
             .order_by("id")
             .first()
         )

@@ -9,6 +9,7 @@ the outcome recorded by `record`, in a second transaction that locks the job aga
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 
@@ -34,6 +35,7 @@ from .outcome import (
     Snoozed,
     classify,
     classify_on_error,
+    stand_in,
 )
 from .runners import RUNNERS, Runner
 
@@ -115,23 +117,68 @@ def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
 
 def rescue_orphan(engine: Backend, job: Job) -> Job:
     """Rescue an `executing` job whose worker is gone (locked by the caller): available
-    again, or the final-failure path when it has no attempts left."""
+    again, or the final-failure path when it has no attempts left.
+
+    When the rescue itself fails, the job is discarded with the rescue's error and the
+    failure, so one job that cannot be rescued neither stays `executing` nor runs `on_error`
+    on every maintenance pass."""
     error = JobOrphaned(
         f"the worker running attempt {job.attempt} "
         f"({job.attempted_by or 'unknown'}) died; the job was rescued"
     )
     logger.warning("Rescuing job %s (%s): %s", job.pk, job.name, error)
-    runner = runner_for(job)
-    if job.attempt < job.max_attempts:
-        return record(engine, job, Rescued(error), runner)
-    if runner is None:
-        return record(engine, job, Discarded((error,)))
-    return record(engine, job, FailedFinally(error), runner)
+    before = copy.copy(job)
+    try:
+        with transaction.atomic(using=engine.alias):
+            runner = runner_for(job)
+            if job.attempt < job.max_attempts:
+                return record(engine, job, Rescued(error), runner)
+            if runner is None:
+                return record(engine, job, Discarded((error,)))
+            return record(engine, job, FailedFinally(error), runner)
+    except Exception as failure:  # noqa: BLE001 - recorded on the job, next to the rescue's error
+        logger.exception("Rescue of job %s (%s) failed; discarding it", job.pk, job.name)
+        return engine.discard(before, [error, failure])
 
 
 def record(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None = None) -> Job:
     """Write an outcome, in the transaction that holds the job's lock. The one place that
-    turns outcomes into ledger verbs (and log lines)."""
+    turns outcomes into ledger verbs (and log lines).
+
+    A final failure first goes through `on_error`. The write runs in a savepoint: when it
+    fails (the database refused something the error carries, say), the outcome is written
+    again with stand-ins for its errors, so what an action raised never leaves its job
+    `executing`."""
+    if isinstance(outcome, FailedFinally):
+        assert runner is not None, f"{outcome!r} needs the job's runner"
+        if runner.log_errors or runner.log_final_error:
+            logger.error(
+                "Final error on attempt %s of %s for pk=%s",
+                job.attempt,
+                runner.label,
+                job.object_pk,
+                exc_info=outcome.error,
+            )
+        outcome = call_on_error(engine, runner, outcome.error)
+    before = copy.copy(job)
+    try:
+        with transaction.atomic(using=engine.alias):
+            return write(engine, job, outcome, runner)
+    except Exception as failure:  # noqa: BLE001 - written again without the details
+        logger.exception(
+            "Could not record the outcome of job %s (%s); recording it without the error's details",
+            job.pk,
+            job.name,
+        )
+        with transaction.atomic(using=engine.alias):
+            locked = engine.lock_executing(before, refresh=True)
+            if locked is None:
+                return before
+            return write(engine, locked, stand_in(outcome, failure), runner)
+
+
+def write(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None) -> Job:
+    """The ledger verb (and log line) of an outcome that is not `FailedFinally`."""
     if isinstance(outcome, Snoozed):
         return engine.snooze(job, outcome.seconds, errors=outcome.errors)
     if isinstance(outcome, Cancelled):
@@ -154,20 +201,10 @@ def record(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None = 
                 exc_info=outcome.error,
             )
         return engine.retry(job, outcome.error, outcome.delay)
-    if isinstance(outcome, Handled):
-        entry = runner.entry
-        fails = isinstance(entry, RegisteredTrigger) and entry.trigger.on_error_fails_job
-        return engine.handled(job, outcome.error, discard=fails)
-    assert isinstance(outcome, FailedFinally)
-    if runner.log_errors or runner.log_final_error:
-        logger.error(
-            "Final error on attempt %s of %s for pk=%s",
-            job.attempt,
-            runner.label,
-            job.object_pk,
-            exc_info=outcome.error,
-        )
-    return record(engine, job, call_on_error(engine, runner, outcome.error), runner)
+    assert isinstance(outcome, Handled), f"{outcome!r} is recorded by `record`"
+    entry = runner.entry
+    fails = isinstance(entry, RegisteredTrigger) and entry.trigger.on_error_fails_job
+    return engine.handled(job, outcome.error, discard=fails)
 
 
 def call_on_error(engine: Backend, runner: Runner, error: BaseException) -> Outcome:

@@ -7,9 +7,11 @@ snooze, say, is written the same way whether the action or `on_error` raised it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from ..exceptions import Cancel, Snooze, TriggerNoLongerApplies
+from ..ledger.rows import message
 from .retry import RetryDecision
 
 
@@ -74,7 +76,7 @@ def classify(error: BaseException, retry: RetryDecision) -> Outcome:
     if isinstance(error, Snooze):
         return Snoozed(error.seconds)
     if isinstance(error, Cancel | TriggerNoLongerApplies):
-        return Cancelled(str(error))
+        return Cancelled(message(error))
     if retry.retry:
         return Retrying(error, retry.delay)
     return FailedFinally(error)
@@ -90,5 +92,28 @@ def classify_on_error(error: BaseException, handler_error: BaseException | None)
     if isinstance(handler_error, Snooze):
         return Snoozed(handler_error.seconds, errors=(error,))
     if isinstance(handler_error, Cancel | TriggerNoLongerApplies):
-        return Cancelled(str(handler_error), errors=(error,))
+        return Cancelled(message(handler_error), errors=(error,))
     return Discarded((error, handler_error))
+
+
+class ErrorNotRecorded(Exception):
+    """Stands in for an error that could not be recorded as it was."""
+
+
+def stand_in(outcome: Outcome, failure: BaseException) -> Outcome:
+    """The same outcome with each of its errors replaced by a minimal `ErrorNotRecorded`
+    that names the error's type and why recording it failed."""
+
+    def plain(error: BaseException) -> BaseException:
+        return ErrorNotRecorded(
+            f"{type(error).__name__} (recording it failed: {type(failure).__name__})"
+        )
+
+    changes: dict[str, Any] = {}
+    for f in fields(outcome):
+        value = getattr(outcome, f.name)
+        if f.name == "error":
+            changes["error"] = plain(value)
+        elif f.name == "errors":
+            changes["errors"] = tuple(plain(e) for e in value)
+    return replace(outcome, **changes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from ash_oban_django.dispatch.tasks import run_queue
 from ash_oban_django.dispatch.wake import RUN_QUEUE
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from tests.integration.refusals import refusing_job_saves
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -136,3 +139,90 @@ def test_claim__queue_limit_caps_running_jobs(finish: Any, settings: Any) -> Non
     assert ledger.engine().claim(QUEUE, 10, max_running=limit) == []  # two are running
     Job.objects.filter(pk=first[0].pk).update(state="completed")
     assert len(ledger.engine().claim(QUEUE, 10, max_running=limit)) == 1
+
+
+def orphan_of(widget: Widget) -> Job:
+    """The job of `widget`, claimed by a worker that died long ago (for every database:
+    without row locks the rule is an hour)."""
+    job = run_trigger(widget, "finish")
+    Job.objects.filter(pk=job.pk).update(
+        state="executing", attempt=1, attempted_at=ledger.now() - timedelta(hours=2)
+    )
+    return Job.objects.get(pk=job.pk)
+
+
+@pytest.fixture
+def refused() -> Iterator[dict[int, bool]]:
+    """The database refuses every save of the jobs given as `{pk: discard_allowed}`, but
+    the one that discards them when that is allowed."""
+    poison: dict[int, bool] = {}
+
+    def refused(job: Job) -> bool:
+        return job.pk in poison and not (poison[job.pk] and job.state == "discarded")
+
+    with refusing_job_saves(refused):
+        yield poison
+
+
+def test_rescue__an_orphan_whose_rescue_fails_is_discarded_and_the_others_rescued(
+    finish: Any, refused: dict[int, bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    poisoned, normal = Widget.objects.create(), Widget.objects.create()
+    poison = orphan_of(poisoned)  # found first
+    orphan = orphan_of(normal)
+    refused[poison.pk] = True
+    old = run_trigger(Widget.objects.create(done=True), "finish")
+    Job.objects.filter(pk=old.pk).update(
+        state="completed", completed_at=ledger.now() - timedelta(days=2)
+    )
+    with caplog.at_level(logging.ERROR, "ash_oban_django"):
+        report = maintain()
+    assert (report["rescued"], report["pruned"], report["failed"]) == (2, 1, 0)
+    orphan.refresh_from_db()
+    normal.refresh_from_db()
+    assert orphan.state == "completed" and normal.errored  # through on_error
+    poison.refresh_from_db()
+    poisoned.refresh_from_db()
+    assert poison.state == "discarded"
+    assert [e["error"].split(":")[0] for e in poison.errors] == ["JobOrphaned", "DataError"]
+    assert not poisoned.errored  # on_error's writes rolled back with the failed rescue
+    assert f"Rescue of job {poison.pk} (testapp.Widget:finish) failed" in caplog.text
+    assert maintain()["rescued"] == 0  # on_error does not run again
+
+
+def test_rescue__an_orphan_that_cannot_even_be_discarded_is_left_for_the_next_pass(
+    finish: Any, refused: dict[int, bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    poison = orphan_of(Widget.objects.create())
+    orphan = orphan_of(Widget.objects.create())
+    refused[poison.pk] = False
+    with caplog.at_level(logging.ERROR, "ash_oban_django"):
+        assert rescue() == 1
+    assert f"Rescue of job {poison.pk} failed; it is left for the next pass" in caplog.text
+    assert Job.objects.get(pk=orphan.pk).state == "completed"
+    assert Job.objects.get(pk=poison.pk).state == "executing"
+
+
+def test_maintain__a_failing_step_does_not_stop_the_next_ones(
+    finish: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ash_oban_django.dispatch.wake import set_dispatch
+
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "RESCUE_AFTER": "soon"}  # the rescue raises
+    orphan = orphan_of(Widget.objects.create())
+    waiting = run_trigger(Widget.objects.create(), "finish")
+    old = run_trigger(Widget.objects.create(done=True), "finish")
+    Job.objects.filter(pk=old.pk).update(
+        state="completed", completed_at=ledger.now() - timedelta(days=2)
+    )
+    set_dispatch(True)
+    try:
+        with caplog.at_level(logging.ERROR, "ash_oban_django"):
+            report = maintain()
+    finally:
+        set_dispatch(False)
+    assert report == {"waiting": 1, "rescued": 0, "pruned": 1, "failed": 1}
+    assert "Maintenance step rescue failed" in caplog.text
+    assert [t.task["args"] for t in OrmQ.objects.all()] == [(QUEUE,)]  # woken after
+    assert Job.objects.get(pk=orphan.pk).state == "executing"
+    assert Job.objects.get(pk=waiting.pk).state == "available"

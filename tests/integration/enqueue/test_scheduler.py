@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -358,3 +359,59 @@ def test_scheduler__uuid_pk_jobs_match_run_trigger_jobs() -> None:
         assert drain_queues().success == 1
     token.refresh_from_db()
     assert token.used
+
+
+def metadata_or_bad(widget: Widget) -> dict[str, Any]:
+    """Metadata the args cannot hold for rank 2 (NaN), a failure for rank 3."""
+    if widget.rank == 3:
+        raise KeyError("no metadata for rank 3")
+    return {"score": float("nan") if widget.rank == 2 else widget.rank}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"read_metadata": metadata_or_bad},
+        {"extra_args": metadata_or_bad},
+        {"read_metadata": lambda w: {"rank": w.rank}, "extra_args": metadata_or_bad},
+    ],
+    ids=["read_metadata", "extra_args", "both"],
+)
+def test_scheduler__a_row_whose_values_cannot_be_stored_is_refused_alone(
+    options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    made = widgets(1, 2, 3, 4)
+    seen: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    trigger = Trigger("finish", sort=["rank"], stream_batch_size=10, **options)
+    scheduler_finished.connect(receiver)
+    try:
+        with caplog.at_level(logging.ERROR, "ash_oban_django"):
+            report = run(trigger)
+            again = run(trigger)
+    finally:
+        scheduler_finished.disconnect(receiver)
+    assert (report.matched, report.inserted, report.refused, report.duplicates) == (4, 2, 2, 0)
+    assert (again.matched, again.inserted, again.refused, again.duplicates) == (4, 0, 2, 2)
+    assert [(s["refused"], s["duplicates"]) for s in seen] == [(2, 0), (2, 2)]
+    assert scheduled_pks() == [made[0].pk, made[3].pk]
+    refusals = [r.getMessage() for r in caplog.records][:2]
+    assert refusals[0].startswith(f"Scheduler of testapp.Widget:finish refused pk={made[1].pk}: ")
+    assert "cannot be stored: ValueError: Out of range float values" in refusals[0]
+    assert refusals[1] == (
+        f"Scheduler of testapp.Widget:finish refused pk={made[2].pk}: "
+        "KeyError: 'no metadata for rank 3'"
+    )
+
+
+def test_scheduler__nan_metadata_refuses_its_row_and_the_page_goes_in() -> None:
+    made = widgets(1, 2, 3)
+    trigger = Trigger(
+        "finish", read_metadata=lambda w: {"score": float("nan") if w.rank == 2 else 1.5}
+    )
+    report = run(trigger)
+    assert (report.matched, report.inserted, report.refused) == (3, 2, 1)
+    assert scheduled_pks() == [made[0].pk, made[2].pk]

@@ -179,6 +179,7 @@ def test_next_orphan__an_old_executing_job(engine: Backend) -> None:
         assert engine.next_orphan(ledger.now() - timedelta(seconds=60)) is None
         orphan = engine.next_orphan(ledger.now() + timedelta(seconds=1))
         assert orphan is not None and orphan.pk == job.pk
+        assert engine.next_orphan(ledger.now() + timedelta(seconds=1), skip=[job.pk]) is None
 
 
 def test_operator_retry_and_cancel(engine: Backend) -> None:

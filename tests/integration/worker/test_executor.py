@@ -23,6 +23,7 @@ from ash_oban_django import (
 )
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from tests.integration.refusals import refusing_job_saves
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -400,6 +401,128 @@ def test_debug__logs_each_step_for_a_debug_trigger(
         run_trigger(other, "finish")
         drain_queues()
     assert f"triggered for pk={other.pk}" in caplog.text
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+HUGE = 5_000_000
+# What each case's action raises: a message jsonb refuses (NUL), a `__str__` that raises, a
+# message far past the bound.
+RAISED = {
+    "nul": lambda: RuntimeError("before\x00after"),
+    "unprintable": Unprintable,
+    "huge": lambda: RuntimeError("HEAD" + "x" * HUGE + "TAIL"),
+}
+received: list[BaseException] = []
+
+
+class RaisingOddly(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, *, case: str, **inputs: Any) -> None:
+        raise RAISED[case]()
+
+    def remember(self, *, error: BaseException) -> None:
+        received.append(error)
+        self.errored = True
+        self.save()
+
+
+@pytest.mark.parametrize("case", list(RAISED))
+@pytest.mark.parametrize(
+    ("options", "state"),
+    [({"max_attempts": 2}, "retryable"), ({"on_error": "remember"}, "completed")],
+    ids=["attempts_left", "final"],
+)
+def test_worker__an_error_of_any_content_is_recorded_bounded_at_once(
+    ash_oban: Any, case: str, options: dict[str, Any], state: str
+) -> None:
+    from ash_oban_django.ledger.rows import ERROR_MESSAGE_LIMIT, ERROR_TRACEBACK_LIMIT
+
+    received.clear()
+    trigger = Trigger(
+        "finish",
+        where=Q(errored=False),
+        scheduler_cron=None,
+        action_input={"case": case},
+        **options,
+    )
+    with register(RaisingOddly, triggers=[trigger]):
+        job = run_trigger(RaisingOddly.objects.create(), "finish")
+        drain_queues()
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == (state, 1)
+    (entry,) = job.errors
+    assert len(entry["error"]) <= ERROR_MESSAGE_LIMIT
+    assert len(entry["traceback"]) <= ERROR_TRACEBACK_LIMIT
+    assert not any("\x00" in text for text in (entry["error"], entry["traceback"]))
+    expected = {
+        "nul": "RuntimeError: before\ufffdafter",
+        "unprintable": "Unprintable: <unprintable Unprintable: __str__ raised RuntimeError: "
+        "no text for you>",
+    }
+    if case == "huge":
+        size = len("RuntimeError: HEAD") + HUGE + len("TAIL")
+        assert entry["error"].startswith("RuntimeError: HEADxxx")
+        assert entry["error"].endswith("xxxTAIL")
+        assert f"characters cut of {size} ...]" in entry["error"]
+        assert "TAIL" in entry["traceback"][-100:]
+    else:
+        assert entry["error"] == expected[case]
+    if state == "completed":  # on_error saw the real error, not a rescue's
+        assert [type(e) for e in received] == [type(RAISED[case]())]
+
+
+@pytest.fixture
+def refuse_errors_saying() -> Iterator[str]:
+    """The database refuses every job save whose `errors` hold this text."""
+    text = "the database refuses this"
+    with refusing_job_saves(lambda job: any(text in e["error"] for e in job.errors)):
+        yield text
+
+
+@pytest.mark.parametrize(
+    ("options", "state"),
+    [({"max_attempts": 2}, "retryable"), ({"on_error": "remember"}, "completed")],
+    ids=["attempts_left", "final"],
+)
+def test_worker__an_outcome_the_database_refuses_is_recorded_with_a_stand_in(
+    ash_oban: Any,
+    refuse_errors_saying: str,
+    options: dict[str, Any],
+    state: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    received.clear()
+    RAISED["refused"] = lambda: RuntimeError(refuse_errors_saying)
+    trigger = Trigger(
+        "finish",
+        where=Q(errored=False),
+        scheduler_cron=None,
+        action_input={"case": "refused"},
+        **options,
+    )
+    try:
+        with register(RaisingOddly, triggers=[trigger]), caplog.at_level(logging.ERROR):
+            widget = RaisingOddly.objects.create()
+            job = run_trigger(widget, "finish")
+            drain_queues()
+    finally:
+        del RAISED["refused"]
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == (state, 1)
+    assert [e["error"] for e in job.errors] == [
+        "ErrorNotRecorded: RuntimeError (recording it failed: DataError)"
+    ]
+    assert f"Could not record the outcome of job {job.pk}" in caplog.text
+    if state == "completed":  # on_error saw the real error, and its writes are kept
+        assert [str(e) for e in received] == [refuse_errors_saying]
+        assert Widget.objects.get(pk=widget.pk).errored
 
 
 class SlowQuery(Widget):
