@@ -8,6 +8,7 @@ settings (a missing method, an unknown field) are system checks instead (`checks
 from __future__ import annotations
 
 import re
+import string
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
@@ -42,6 +43,26 @@ def validate_cron(value: object) -> str | None:
     if len(value.split()) != 5 or not croniter.is_valid(value):
         return f"must be a valid 5-field cron string such as '*/5 * * * *', got {value!r}"
     return None
+
+
+# The placeholders of a stable name given as a template, filled per concrete model by the
+# registry: `"{app_label}.{model}:process"` names `shop.Order`'s jobs `"shop.Order:process"`.
+NAME_PLACEHOLDERS = frozenset({"app_label", "model"})
+
+
+def _check_stable_name(check: _Validator, option: str, value: object) -> None:
+    """`value` is None, a stable name, or a template of one with `NAME_PLACEHOLDERS`."""
+    check.optional_str(option, value)
+    if value is None:
+        return
+    must = "a stable name or a template of one with the placeholders {app_label} and {model}"
+    try:
+        fields = list(string.Formatter().parse(str(value)))
+    except ValueError:
+        check.fail(option, must, value)
+    for _, placeholder, spec, conversion in fields:
+        if placeholder is not None and (placeholder not in NAME_PLACEHOLDERS or spec or conversion):
+            check.fail(option, must, value)
 
 
 class _Validator:
@@ -264,8 +285,8 @@ class Trigger:
         check.list_tenants(self.list_tenants)
         check.state(self.state)
         _freeze(self, "tags", check.tags(self.tags))
-        check.optional_str("worker_name", self.worker_name)
-        check.optional_str("scheduler_name", self.scheduler_name)
+        _check_stable_name(check, "worker_name", self.worker_name)
+        _check_stable_name(check, "scheduler_name", self.scheduler_name)
 
     @property
     def method_name(self) -> str:
@@ -314,7 +335,7 @@ class ScheduledAction:
         check.list_tenants(self.list_tenants)
         check.boolean("debug", self.debug)
         _freeze(self, "tags", check.tags(self.tags))
-        check.optional_str("worker_name", self.worker_name)
+        _check_stable_name(check, "worker_name", self.worker_name)
 
     @property
     def method_name(self) -> str:

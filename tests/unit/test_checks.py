@@ -3,11 +3,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.core.checks import CheckMessage, Error, Tags, Warning, run_checks
+from django.core.management import call_command
 from django.db import models
 from django.db.models import Q
 from django.test.utils import isolate_apps
@@ -786,3 +788,13 @@ def test_check__W005_no_broker(settings: Any) -> None:
 def test_check__W006_sync_mode(settings: Any) -> None:
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     assert django_q_ids() == ["ash_oban_django.W006"]
+
+
+@pytest.mark.django_db  # Django's own model checks ask the database
+def test_check__W001_name_templates_pin_the_names_of_a_shared_declaration() -> None:
+    from tests.testapp.models import Crate, Envelope
+
+    assert [m for m in run_checks() if m.obj in (Crate, Envelope)] == []
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "W001" not in out.getvalue()

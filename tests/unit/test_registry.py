@@ -44,6 +44,46 @@ def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_par
 
 
 @isolate_apps("tests.testapp")
+def test_collect__name_templates_of_a_shared_abstract_parent_are_filled_per_child() -> None:
+    class Expiring(models.Model):
+        class Meta:
+            abstract = True
+            app_label = "testapp"
+
+        class Oban:
+            triggers = [
+                Trigger(
+                    "expire",
+                    worker_name="{app_label}.{model}:expire",
+                    scheduler_name="legacy.{model}.expire:scheduler",
+                )
+            ]
+            scheduled_actions = [ScheduledAction("sweep", "0 * * * *", worker_name="{model}")]
+
+    class Coupon(Expiring):
+        class Meta:
+            app_label = "testapp"
+
+    class Voucher(Expiring):
+        class Meta:
+            app_label = "testapp"
+
+    fresh = Registry()
+    fresh.collect([Coupon, Voucher])
+    assert fresh.problems == []
+    names = [(e.label, list(e.stable_names)) for e in fresh.entries()]
+    assert names == [
+        ("testapp.Coupon:expire", ["testapp.Coupon:expire", "legacy.Coupon.expire:scheduler"]),
+        ("testapp.Coupon:sweep", ["Coupon"]),
+        ("testapp.Voucher:expire", ["testapp.Voucher:expire", "legacy.Voucher.expire:scheduler"]),
+        ("testapp.Voucher:sweep", ["Voucher"]),
+    ]
+    found = fresh.by_stable_name("testapp.Voucher:expire")
+    assert found is not None and found[0].model is Voucher
+    assert fresh.get_trigger(Coupon, "expire").cron_name == "legacy.Coupon.expire:scheduler"
+
+
+@isolate_apps("tests.testapp")
 def test_collect__default_names_and_queues() -> None:
     class Invoice(models.Model):
         class Meta:
