@@ -422,22 +422,124 @@ def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -
     path = project.write("abstract_models", ABSTRACT)
     project.load("abstract_models")
     output = run()
+    # The parent shared by two models gets name templates, filled per model by the registry.
     assert path.read_text() == ABSTRACT.replace(
         'Trigger("stamp")',
         'Trigger("stamp", worker_name="testapp.Receipt:stamp", '
         'scheduler_name="testapp.Receipt:stamp:scheduler")',
+    ).replace(
+        'Trigger("audit", scheduler_cron=None)',
+        'Trigger("audit", scheduler_cron=None, worker_name="{app_label}.{model}:audit")',
     )
-    # The parent shared by two models cannot hold one name per model: reported, not rewritten.
-    for model in ("Refund", "Credit"):
-        assert (
-            f"testapp.{model}:audit needs worker_name by hand: Shared.Oban is shared by "
-            "testapp.Credit, testapp.Refund"
-        ) in output
+    assert "by hand" not in output
+    assert '  {app_label}.{model}:audit: worker_name="{app_label}.{model}:audit"' in output
 
-    project.load("abstract_models")
-    with pytest.raises(CommandError) as failed:
-        run("--check")
-    assert failed.value.returncode == 1
+    registry = project.load("abstract_models")  # what a new process would see
+    assert registry.problems == []
+    assert sorted(e.worker_name for e in registry.entries()) == [
+        "testapp.Credit:audit",
+        "testapp.Receipt:stamp",
+        "testapp.Refund:audit",
+    ]
+    assert run("--check") == "Every trigger and scheduled action has its stable names.\n"
+    written = path.read_text()
+    run()
+    assert path.read_text() == written
+
+
+SHARED = """\
+from django.db import models
+from django.db.models import Q
+
+from ash_oban_django import ScheduledAction, Trigger
+
+
+class Expiring(models.Model):
+    class Meta:
+        abstract = True
+
+    class Oban:
+        triggers = [
+            Trigger(
+                "expire",  # hourly
+                where=Q(),
+            ),
+        ]
+        scheduled_actions = [ScheduledAction('sweep', "0 * * * *")]
+
+
+class Coupon(Expiring):
+    class Meta:
+        app_label = "testapp"
+
+
+class Voucher(Expiring):
+    class Meta:
+        app_label = "testapp"
+"""
+
+
+def test_command__shared_abstract_parent_gets_name_templates(project: Project) -> None:
+    path = project.write("shared_models", SHARED)
+    project.load("shared_models")
+    run()
+    assert path.read_text() == SHARED.replace(
+        """\
+                where=Q(),
+            ),""",
+        """\
+                where=Q(),
+                worker_name="{app_label}.{model}:expire",
+                scheduler_name="{app_label}.{model}:expire:scheduler",
+            ),""",
+    ).replace(
+        "ScheduledAction('sweep', \"0 * * * *\")",
+        "ScheduledAction('sweep', \"0 * * * *\", worker_name='{app_label}.{model}:sweep')",
+    )
+    registry = project.load("shared_models")
+    assert [list(e.stable_names) for e in registry.entries()] == [
+        ["testapp.Coupon:expire", "testapp.Coupon:expire:scheduler"],
+        ["testapp.Coupon:sweep"],
+        ["testapp.Voucher:expire", "testapp.Voucher:expire:scheduler"],
+        ["testapp.Voucher:sweep"],
+    ]
+    written = path.read_text()
+    assert set_default_names(registry=registry).files == ()
+    assert path.read_text() == written
+
+
+REGISTER_LOOP = """\
+from django.db import models
+
+from ash_oban_django import Trigger, register
+
+
+class Note(models.Model):
+    class Meta:
+        app_label = "testapp"
+
+
+class Memo(models.Model):
+    class Meta:
+        app_label = "testapp"
+
+
+for model in (Note, Memo):
+    register(model, triggers=[Trigger("close", scheduler_cron=None)])
+"""
+
+
+def test_command__register_call_run_for_several_models_gets_name_templates(
+    project: Project,
+) -> None:
+    path = project.write("loop_models", REGISTER_LOOP)
+    project.load("loop_models")
+    run()
+    assert path.read_text() == REGISTER_LOOP.replace(
+        "scheduler_cron=None)", 'scheduler_cron=None, worker_name="{app_label}.{model}:close")'
+    )
+    registry = project.load("loop_models")
+    assert [e.worker_name for e in registry.entries()] == ["testapp.Note:close", "testapp.Memo:close"]
 
 
 def test_command__nothing_declared() -> None:
