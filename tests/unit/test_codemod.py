@@ -383,7 +383,7 @@ def test_set_default_names__takes_a_registry_and_can_only_plan(project: Project)
 ABSTRACT = """\
 from django.db import models
 
-from ash_oban_django import Trigger
+from ash_oban_django import ScheduledAction, Trigger
 
 
 class Stamped(models.Model):
@@ -399,7 +399,14 @@ class Shared(models.Model):
         abstract = True
 
     class Oban:
-        triggers = [Trigger("audit", scheduler_cron=None)]
+        triggers = [
+            Trigger(
+                "audit",  # on demand
+                scheduler_cron=None,
+            ),
+            Trigger("expire"),
+        ]
+        scheduled_actions = [ScheduledAction('sweep', "0 * * * *")]
 
 
 class Receipt(Stamped):
@@ -418,7 +425,9 @@ class Credit(Shared):
 """
 
 
-def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -> None:
+def test_command__abstract_parent_gets_its_only_childs_names_or_templates(
+    project: Project,
+) -> None:
     path = project.write("abstract_models", ABSTRACT)
     project.load("abstract_models")
     output = run()
@@ -428,83 +437,33 @@ def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -
         'Trigger("stamp", worker_name="testapp.Receipt:stamp", '
         'scheduler_name="testapp.Receipt:stamp:scheduler")',
     ).replace(
-        'Trigger("audit", scheduler_cron=None)',
-        'Trigger("audit", scheduler_cron=None, worker_name="{app_label}.{model}:audit")',
+        """\
+                scheduler_cron=None,
+            ),
+            Trigger("expire"),""",
+        """\
+                scheduler_cron=None,
+                worker_name="{app_label}.{model}:audit",
+            ),
+            Trigger("expire", worker_name="{app_label}.{model}:expire", scheduler_name="{app_label}.{model}:expire:scheduler"),""",  # noqa: E501
+    ).replace(
+        "ScheduledAction('sweep', \"0 * * * *\")",
+        "ScheduledAction('sweep', \"0 * * * *\", worker_name='{app_label}.{model}:sweep')",
     )
     assert "by hand" not in output
     assert '  {app_label}.{model}:audit: worker_name="{app_label}.{model}:audit"' in output
 
     registry = project.load("abstract_models")  # what a new process would see
     assert registry.problems == []
-    assert sorted(e.worker_name for e in registry.entries()) == [
-        "testapp.Credit:audit",
-        "testapp.Receipt:stamp",
-        "testapp.Refund:audit",
+    assert [list(e.stable_names) for e in registry.entries() if e.model.__name__ == "Credit"] == [
+        ["testapp.Credit:audit"],
+        ["testapp.Credit:expire", "testapp.Credit:expire:scheduler"],
+        ["testapp.Credit:sweep"],
     ]
+    assert {e.worker_name for e in registry.entries()} >= {"testapp.Refund:audit"}
     assert run("--check") == "Every trigger and scheduled action has its stable names.\n"
     written = path.read_text()
     run()
-    assert path.read_text() == written
-
-
-SHARED = """\
-from django.db import models
-from django.db.models import Q
-
-from ash_oban_django import ScheduledAction, Trigger
-
-
-class Expiring(models.Model):
-    class Meta:
-        abstract = True
-
-    class Oban:
-        triggers = [
-            Trigger(
-                "expire",  # hourly
-                where=Q(),
-            ),
-        ]
-        scheduled_actions = [ScheduledAction('sweep', "0 * * * *")]
-
-
-class Coupon(Expiring):
-    class Meta:
-        app_label = "testapp"
-
-
-class Voucher(Expiring):
-    class Meta:
-        app_label = "testapp"
-"""
-
-
-def test_command__shared_abstract_parent_gets_name_templates(project: Project) -> None:
-    path = project.write("shared_models", SHARED)
-    project.load("shared_models")
-    run()
-    assert path.read_text() == SHARED.replace(
-        """\
-                where=Q(),
-            ),""",
-        """\
-                where=Q(),
-                worker_name="{app_label}.{model}:expire",
-                scheduler_name="{app_label}.{model}:expire:scheduler",
-            ),""",
-    ).replace(
-        "ScheduledAction('sweep', \"0 * * * *\")",
-        "ScheduledAction('sweep', \"0 * * * *\", worker_name='{app_label}.{model}:sweep')",
-    )
-    registry = project.load("shared_models")
-    assert [list(e.stable_names) for e in registry.entries()] == [
-        ["testapp.Coupon:expire", "testapp.Coupon:expire:scheduler"],
-        ["testapp.Coupon:sweep"],
-        ["testapp.Voucher:expire", "testapp.Voucher:expire:scheduler"],
-        ["testapp.Voucher:sweep"],
-    ]
-    written = path.read_text()
-    assert set_default_names(registry=registry).files == ()
     assert path.read_text() == written
 
 

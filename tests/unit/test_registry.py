@@ -14,23 +14,34 @@ from ash_oban_django.registry import Registry, find_oban_class, registry
 from tests.testapp.models import Widget
 
 
+def shared_by_two(oban: type) -> tuple[type[models.Model], type[models.Model]]:
+    """Two concrete models, Coupon and Voucher, sharing `oban` through an abstract parent
+    (call inside `isolate_apps`)."""
+    parent = type(
+        "Expiring",
+        (models.Model,),
+        {
+            "__module__": __name__,
+            "Meta": type("Meta", (), {"abstract": True, "app_label": "testapp"}),
+            "Oban": oban,
+        },
+    )
+    return tuple(
+        type(
+            name,
+            (parent,),
+            {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "testapp"})},
+        )
+        for name in ("Coupon", "Voucher")
+    )
+
+
 @isolate_apps("tests.testapp")
 def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_parents() -> None:
-    class Expiring(models.Model):
-        class Meta:
-            abstract = True
-            app_label = "testapp"
+    class Oban:
+        triggers = [Trigger("expire")]
 
-        class Oban:
-            triggers = [Trigger("expire")]
-
-    class Coupon(Expiring):
-        class Meta:
-            app_label = "testapp"
-
-    class Voucher(Expiring):
-        class Meta:
-            app_label = "testapp"
+    Coupon, Voucher = shared_by_two(Oban)
 
     class Special(Coupon):  # multi-table child of a concrete model
         class Meta:
@@ -45,29 +56,17 @@ def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_par
 
 @isolate_apps("tests.testapp")
 def test_collect__name_templates_of_a_shared_abstract_parent_are_filled_per_child() -> None:
-    class Expiring(models.Model):
-        class Meta:
-            abstract = True
-            app_label = "testapp"
+    class Oban:
+        triggers = [
+            Trigger(
+                "expire",
+                worker_name="{app_label}.{model}:expire",
+                scheduler_name="legacy.{model}.expire:scheduler",
+            )
+        ]
+        scheduled_actions = [ScheduledAction("sweep", "0 * * * *", worker_name="{model}")]
 
-        class Oban:
-            triggers = [
-                Trigger(
-                    "expire",
-                    worker_name="{app_label}.{model}:expire",
-                    scheduler_name="legacy.{model}.expire:scheduler",
-                )
-            ]
-            scheduled_actions = [ScheduledAction("sweep", "0 * * * *", worker_name="{model}")]
-
-    class Coupon(Expiring):
-        class Meta:
-            app_label = "testapp"
-
-    class Voucher(Expiring):
-        class Meta:
-            app_label = "testapp"
-
+    Coupon, Voucher = shared_by_two(Oban)
     fresh = Registry()
     fresh.collect([Coupon, Voucher])
     assert fresh.problems == []
