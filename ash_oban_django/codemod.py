@@ -5,7 +5,9 @@ declaration's stable name, so renaming a trigger orphans its queued jobs unless 
 pinned. This module adds `worker_name="<app_label>.<Model>:<name>"` (and, for a trigger with a
 scheduler, `scheduler_name="<...>:scheduler"`) wherever they are missing, i.e. it writes down the
 names the registry already uses (`Registered.worker_name` / `.scheduler_name`), so the rewrite
-changes no behaviour.
+changes no behaviour. A declaration shared by several models (an abstract parent's `class Oban`
+with several concrete children, a `register()` call run for several models) gets the name
+template `"{app_label}.{model}:<name>"` instead, which the registry fills per model.
 
 Two layers:
 
@@ -35,6 +37,9 @@ from .registry import Registered, RegisteredTrigger, Registry, find_oban_class, 
 _DECLARATIONS = ("Trigger", "ScheduledAction")
 _LISTS = ("triggers", "scheduled_actions")
 _REGISTER_ORIGIN = "register() at "
+# The model label of a declaration shared by several models: a name template the registry
+# fills per model (`declarations.NAME_PLACEHOLDERS`).
+SHARED_LABEL = "{app_label}.{model}"
 
 
 # -- one module ---------------------------------------------------------------------------------
@@ -44,7 +49,7 @@ _REGISTER_ORIGIN = "register() at "
 class AddedName:
     """One keyword argument added: `option=value` on the declaration `label`."""
 
-    label: str  # "app_label.Model:name", as `Registered.label`
+    label: str  # "app_label.Model:name", as `Registered.label`, or "{app_label}.{model}:name"
     option: str  # "worker_name" or "scheduler_name"
     value: str
 
@@ -64,8 +69,9 @@ def rewrite_source(
     """Add the missing default names to the declarations of one module.
 
     `classes` maps a class name to the model label (`"app_label.Model"`) whose names its
-    `class Oban` gets (for an abstract parent: its only concrete child's label). `register_lines`
-    maps a line number to the model label of the `register()` call whose span contains it.
+    `class Oban` gets (for an abstract parent: its only concrete child's label, or
+    `SHARED_LABEL` when several children share it). `register_lines` maps a line number to the
+    model label of the `register()` call whose span contains it.
     Anything else in the module is left alone.
 
     >>> source = 'class Order:\\n    class Oban:\\n        triggers = [Trigger("go")]'
@@ -325,9 +331,10 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
     """Add the default `worker_name` / `scheduler_name` wherever a declaration lacks them.
 
     `registry` defaults to the project's. With `write=False` nothing is written: the report
-    says what would change (`--check`, `--diff`). Declarations whose source cannot be
-    rewritten safely (an abstract parent's `class Oban` shared by several models, names
-    computed at run time, ...) are reported in `Report.manual` with the reason.
+    says what would change (`--check`, `--diff`). A declaration shared by several models gets
+    name templates (`SHARED_LABEL`). Declarations whose source cannot be rewritten safely
+    (names computed at run time, no source file, ...) are reported in `Report.manual` with the
+    reason.
     """
     entries = (registry if registry is not None else registry_module.registry).entries()
     missing = [
@@ -341,13 +348,12 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
 
     per_file: dict[Path, tuple[dict[str, str], dict[int, str]]] = defaultdict(lambda: ({}, {}))
     for (path, key), labels in sites.items():
-        if len(labels) == 1:
-            classes, lines = per_file[path]
-            (label,) = labels
-            if isinstance(key, str):
-                classes[key] = label
-            else:
-                lines[key] = label
+        classes, lines = per_file[path]
+        label = _site_label(labels)
+        if isinstance(key, str):
+            classes[key] = label
+        else:
+            lines[key] = label
 
     files: list[FileRewrite] = []
     unparsable: dict[Path, str] = {}
@@ -369,11 +375,11 @@ def set_default_names(*, registry: Registry | None = None, write: bool = True) -
         manual: str | None = None
         if isinstance(site, str):
             manual = site
-        elif len(sites[site]) > 1:
-            manual = _shared_reason(entry, site, sites[site])
         elif site[0] in unparsable:
             manual = unparsable[site[0]]
-        elif any((entry.label, option) not in added for option in options):
+        elif any(
+            (f"{_site_label(sites[site])}:{entry.name}", option) not in added for option in options
+        ):
             manual = (
                 f"no literal {type(entry.declaration).__name__}({entry.name!r}, ...) "
                 f"without *args/**kwargs found where it is declared"
@@ -423,17 +429,9 @@ def _oban_holder(model: type[Model]) -> type | None:
     return next((k for k in model.__mro__ if vars(k).get("Oban") is oban), None)
 
 
-def _shared_reason(entry: Registered, site: tuple[Path, str | int], labels: set[str]) -> str:
-    models = ", ".join(sorted(labels))
-    if isinstance(site[1], int):
-        return (
-            f"the register() call at {display_path(site[0])}:{site[1]} registers several "
-            f"models ({models}); give each model its own declarations with their names"
-        )
-    return (
-        f"{site[1]}.Oban is shared by {models}, and one declaration cannot hold a name "
-        f"per model; give each model its own `class Oban` with the names"
-    )
+def _site_label(labels: set[str]) -> str:
+    """The label whose names a declaration site gets: its one model's, or the template."""
+    return next(iter(labels)) if len(labels) == 1 else SHARED_LABEL
 
 
 def display_path(path: Path) -> str:

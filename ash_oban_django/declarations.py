@@ -11,6 +11,7 @@ the documentation's option tables) and the check run on construction.
 from __future__ import annotations
 
 import re
+import string
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
@@ -58,6 +59,10 @@ CRON_ALIASES: dict[str, str] = {
     "@hourly": "0 * * * *",
 }
 
+
+# The placeholders of a stable name given as a template, filled per concrete model by the
+# registry: `"{app_label}.{model}:process"` names `shop.Order`'s jobs `"shop.Order:process"`.
+NAME_PLACEHOLDERS = frozenset({"app_label", "model"})
 
 # -- option checks ------------------------------------------------------------------------
 #
@@ -115,6 +120,21 @@ def _fail(must: str) -> Check:
         raise Must(must)
 
     return fail
+
+
+def _stable_name(value: Any) -> Any:
+    """A stable name, or a template of one with `NAME_PLACEHOLDERS`."""
+    if not isinstance(value, str) or not value:
+        raise Must("a non-empty string or None")
+    must = "a stable name or a template of one with the placeholders {app_label} and {model}"
+    try:
+        fields = list(string.Formatter().parse(value))
+    except ValueError:
+        raise Must(must) from None
+    for _, placeholder, spec, conversion in fields:
+        if placeholder is not None and (placeholder not in NAME_PLACEHOLDERS or spec or conversion):
+            raise Must(must)
+    return value
 
 
 def _boolean(value: Any) -> Any:
@@ -213,7 +233,7 @@ _MANAGER = _optional(
 )
 _PRIORITY = _integer(0, 9)
 _QUEUE_NAME = _optional(_text("a queue name of letters, digits, _ . : -", _QUEUE))
-_STABLE_NAME = _optional(_text("a non-empty string or None"))
+_STABLE_NAME = _optional(_stable_name)
 
 
 # -- options shared by Trigger and ScheduledAction (each call makes a new field) -----------
@@ -309,7 +329,9 @@ _worker_name = partial(
     option,
     None,
     help="Stable name stored on the worker or scheduled-action jobs, defaulting to "
-    "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs.",
+    "`'<app_label>.<Model>:<name>'`; pin it so a rename does not orphan queued jobs. "
+    "`{app_label}` and `{model}` in it are filled per concrete model (for a declaration "
+    "shared through an abstract parent).",
     check=_STABLE_NAME,
 )
 
@@ -507,7 +529,7 @@ class Trigger:
     scheduler_name: str | None = option(
         None,
         help="Stable name of the trigger's scheduler jobs and cron row, defaulting to "
-        "`'<app_label>.<Model>:<name>:scheduler'`.",
+        "`'<app_label>.<Model>:<name>:scheduler'`; a template like `worker_name`.",
         check=_STABLE_NAME,
     )
     problem: str | None = _problem()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -10,8 +11,21 @@ from django.db.models import Q
 
 from .states import INCOMPLETE_STATES, RUNNABLE_STATES, Kind, State
 
-__all__ = ["ALL_TENANTS", "UNIQUE_WHILE", "Job", "Kind", "State", "tenant_key"]
+__all__ = [
+    "ALL_TENANTS",
+    "UNIQUE_KEY",
+    "UNIQUE_WHILE",
+    "UNKEYED_ARGS",
+    "Job",
+    "Kind",
+    "State",
+    "args_key",
+    "tenant_key",
+]
 
+
+# The columns of a job's unique key: its declaration, row, tenant and arguments.
+UNIQUE_KEY = ("name", "object_pk", "tenant_key", "args_key")
 
 # A job takes part in uniqueness while incomplete; a completed `trigger_once` job keeps
 # blocking for good (the pruner leaves those rows).
@@ -22,9 +36,28 @@ UNIQUE_WHILE = Q(state__in=INCOMPLETE_STATES) | Q(state=State.COMPLETED, once=Tr
 ALL_TENANTS = ""
 
 
+# The parts of a job's args left out of its unique key: `metadata` is read from the row and
+# may change while the job waits, and the actor says who asked, not what to do.
+UNKEYED_ARGS = frozenset({"metadata", "actor"})
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def tenant_key(tenant: Any) -> str:
     """Canonical JSON of a tenant, so equal tenants compare equal in the unique index."""
-    return json.dumps(tenant, sort_keys=True, separators=(",", ":"))
+    return _canonical_json(tenant)
+
+
+def args_key(args: dict[str, Any]) -> str:
+    """The digest of a job's args in its unique key: sha256 (hex) of the canonical JSON of
+    `action_arguments`, `extra_args` and the extra args, so equal arguments compare equal
+    in the unique index; "" when there are none."""
+    keyed = {k: v for k, v in args.items() if k not in UNKEYED_ARGS}
+    if not keyed:
+        return ""
+    return hashlib.sha256(_canonical_json(keyed).encode()).hexdigest()
 
 
 class Job(models.Model):
@@ -37,6 +70,13 @@ class Job(models.Model):
     object_pk = models.TextField(blank=True, default="", help_text="Primary key of the row.")
     tenant = models.JSONField(null=True, blank=True)
     tenant_key = models.TextField(blank=True, default=ALL_TENANTS, editable=False)
+    args_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Digest of the arguments in the unique key.",
+    )
     once = models.BooleanField(default=False, help_text="Blocks new jobs after completion.")
     args = models.JSONField(default=dict, blank=True)
     meta = models.JSONField(default=dict, blank=True)
@@ -59,7 +99,7 @@ class Job(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["name", "object_pk", "tenant_key"],
+                fields=UNIQUE_KEY,
                 condition=UNIQUE_WHILE,
                 name="ash_oban_job_unique_incomplete",
             ),

@@ -29,6 +29,13 @@ def model_label(model: type[Model]) -> str:
     return f"{model._meta.app_label}.{model.__name__}"
 
 
+def fill_name(name: str, model: type[Model]) -> str:
+    """A declared stable name for `model`, read as a template: its placeholders
+    (`declarations.NAME_PLACEHOLDERS`) filled, so a declaration shared through an abstract
+    parent names each child's jobs."""
+    return name.format(app_label=model._meta.app_label, model=model.__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelOptions:
     """The model-level options of a `class Oban:` (or of a `register()` call)."""
@@ -61,7 +68,8 @@ class Registered:
 
     @property
     def worker_name(self) -> str:
-        return self.declaration.worker_name or self.label
+        declared = self.declaration.worker_name
+        return fill_name(declared, self.model) if declared else self.label
 
     @property
     def queue(self) -> str:
@@ -125,7 +133,8 @@ class RegisteredTrigger(Registered):
 
     @property
     def scheduler_name(self) -> str:
-        return self.declaration.scheduler_name or f"{self.label}:scheduler"
+        declared = self.declaration.scheduler_name
+        return fill_name(declared, self.model) if declared else f"{self.label}:scheduler"
 
     @property
     def scheduler_queue(self) -> str:

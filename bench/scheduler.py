@@ -25,10 +25,10 @@ import _setup  # noqa: E402
 
 FLOOR_SQL = """
 INSERT INTO ash_oban_django_job (kind, name, queue, priority, state, object_pk, tenant,
-    tenant_key, once, args, meta, tags, attempt, max_attempts, errors, inserted_at,
+    tenant_key, args_key, once, args, meta, tags, attempt, max_attempts, errors, inserted_at,
     scheduled_at, attempted_by)
 SELECT 'trigger', 'testapp.Widget:finish', 'testapp_widget_finish', 2, 'available',
-    w.id::text, NULL, 'null', false, '{}', '{}', '[]', 0, 1, '[]', now(), now(), ''
+    w.id::text, NULL, 'null', '', false, '{}', '{}', '[]', 0, 1, '[]', now(), now(), ''
 FROM testapp_widget w WHERE NOT w.done AND NOT w.errored
 ON CONFLICT DO NOTHING
 """

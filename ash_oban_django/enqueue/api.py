@@ -90,8 +90,9 @@ def run_trigger(
 ) -> Job:
     """Insert the worker job of `trigger` for `record` now.
 
-    The job is unique per (trigger, row, tenant) while incomplete: inserting it again returns
-    the existing job with `job.conflict` set.
+    The job is unique per (trigger, row, tenant, arguments) while incomplete: inserting it
+    again with the same `action_arguments` and `args` returns the existing job with
+    `job.conflict` set; other arguments make another job.
 
     >>> job = run_trigger(order, "process")
     >>> job.state, job.conflict

@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.dispatch import Signal
 
 from ..conf import settings
-from ..models import UNIQUE_WHILE, Job
+from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job
 from .backend import Backend
 from .postgresql import PostgreSQLBackend
 from .rows import (
@@ -34,6 +34,7 @@ from .rows import (
     node_name,
     now,
     schedule_in,
+    unique_key,
 )
 from .sqlite import SQLiteBackend
 
@@ -120,9 +121,9 @@ def insert(new_jobs: Sequence[Job]) -> list[Job]:
         return []
     alias = database()
     inserted = insert_rows(Rows.of_jobs(new_jobs))
-    by_key = {(name, pk_, key): pk for pk, name, pk_, key, _, _ in inserted}
+    by_key = {tuple(key): pk for pk, *key, _, _ in inserted}
     for job in new_jobs:
-        pk = by_key.pop((job.name, job.object_pk, job.tenant_key), None)
+        pk = by_key.pop(unique_key(job), None)
         job.pk, job.conflict = pk, pk is None
         if pk is not None:
             job._state.adding, job._state.db = False, alias
@@ -136,7 +137,7 @@ def insert_one(job: Job) -> Job:
     if job.conflict:
         existing = (
             jobs()
-            .filter(UNIQUE_WHILE, name=job.name, object_pk=job.object_pk, tenant_key=job.tenant_key)
+            .filter(UNIQUE_WHILE, **dict(zip(UNIQUE_KEY, unique_key(job), strict=True)))
             .order_by("-id")
             .first()
         )

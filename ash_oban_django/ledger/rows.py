@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ..models import ALL_TENANTS, Job, tenant_key
+from ..models import ALL_TENANTS, UNIQUE_KEY, Job, args_key, tenant_key
 from ..states import State
 
 # Every column but the primary key, in field order: the columns an insert writes.
@@ -56,6 +56,7 @@ def job_values(
     scheduler/action job that covers all tenants."""
     at = at or now()
     due = scheduled_at or at
+    args = args or {}
     return {
         "kind": kind,
         "name": name,
@@ -65,8 +66,9 @@ def job_values(
         "object_pk": object_pk,
         "tenant": tenant if bound else None,
         "tenant_key": tenant_key(tenant) if bound else ALL_TENANTS,
+        "args_key": args_key(args),
         "once": once,
-        "args": args or {},
+        "args": args,
         "meta": {},
         "tags": list(tags),
         "attempt": 0,
@@ -116,9 +118,15 @@ class Rows:
         return cls.of([{name: getattr(job, name) for name in ATTNAMES} for job in jobs])
 
 
-# What an insert returns of each inserted row: id, name, object_pk, tenant_key, queue, state.
-Inserted = tuple[int, str, str, str, str, str]
-RETURNING = "RETURNING id, name, object_pk, tenant_key, queue, state"
+# What an insert returns of each inserted row: id, its unique key (name, object_pk,
+# tenant_key, args_key), queue, state.
+Inserted = tuple[int, str, str, str, str, str, str]
+RETURNING = f"RETURNING id, {', '.join(UNIQUE_KEY)}, queue, state"
+
+
+def unique_key(job: Job) -> tuple[str, ...]:
+    """The values of a job's unique key, as an insert returns them."""
+    return tuple(getattr(job, name) for name in UNIQUE_KEY)
 
 
 def available_by_queue(inserted: Sequence[Inserted]) -> dict[str, int]:

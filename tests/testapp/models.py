@@ -9,8 +9,9 @@ import uuid
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 
-from ash_oban_django import current_job
+from ash_oban_django import Trigger, current_job
 
 
 class Widget(models.Model):
@@ -65,3 +66,38 @@ class Token(models.Model):
     def use(self, **inputs: Any) -> None:
         self.used = True
         self.save()
+
+
+class Shipment(models.Model):
+    """An abstract parent whose `class Oban` its children share, with stable names per child
+    from a name template. No scheduler: the tests that schedule every trigger of `testapp`
+    count Widget's alone."""
+
+    shipped = models.BooleanField(default=False)
+    shipped_as = models.CharField(max_length=50, default="", blank=True)
+
+    class Meta:
+        abstract = True
+
+    class Oban:
+        triggers = [
+            Trigger(
+                "ship",
+                where=Q(shipped=False),
+                scheduler_cron=None,
+                worker_name="{app_label}.{model}:ship",
+            )
+        ]
+
+    def ship(self, **inputs: Any) -> None:
+        self.shipped = True
+        self.shipped_as = type(self).__name__
+        self.save()
+
+
+class Crate(Shipment):
+    pass
+
+
+class Envelope(Shipment):
+    pass

@@ -383,7 +383,7 @@ def test_set_default_names__takes_a_registry_and_can_only_plan(project: Project)
 ABSTRACT = """\
 from django.db import models
 
-from ash_oban_django import Trigger
+from ash_oban_django import ScheduledAction, Trigger
 
 
 class Stamped(models.Model):
@@ -399,7 +399,14 @@ class Shared(models.Model):
         abstract = True
 
     class Oban:
-        triggers = [Trigger("audit", scheduler_cron=None)]
+        triggers = [
+            Trigger(
+                "audit",  # on demand
+                scheduler_cron=None,
+            ),
+            Trigger("expire"),
+        ]
+        scheduled_actions = [ScheduledAction('sweep', "0 * * * *")]
 
 
 class Receipt(Stamped):
@@ -418,26 +425,80 @@ class Credit(Shared):
 """
 
 
-def test_command__abstract_parent_gets_its_only_childs_names(project: Project) -> None:
+def test_command__abstract_parent_gets_its_only_childs_names_or_templates(
+    project: Project,
+) -> None:
     path = project.write("abstract_models", ABSTRACT)
     project.load("abstract_models")
     output = run()
+    # The parent shared by two models gets name templates, filled per model by the registry.
     assert path.read_text() == ABSTRACT.replace(
         'Trigger("stamp")',
         'Trigger("stamp", worker_name="testapp.Receipt:stamp", '
         'scheduler_name="testapp.Receipt:stamp:scheduler")',
+    ).replace(
+        """\
+                scheduler_cron=None,
+            ),
+            Trigger("expire"),""",
+        """\
+                scheduler_cron=None,
+                worker_name="{app_label}.{model}:audit",
+            ),
+            Trigger("expire", worker_name="{app_label}.{model}:expire", scheduler_name="{app_label}.{model}:expire:scheduler"),""",  # noqa: E501
+    ).replace(
+        "ScheduledAction('sweep', \"0 * * * *\")",
+        "ScheduledAction('sweep', \"0 * * * *\", worker_name='{app_label}.{model}:sweep')",
     )
-    # The parent shared by two models cannot hold one name per model: reported, not rewritten.
-    for model in ("Refund", "Credit"):
-        assert (
-            f"testapp.{model}:audit needs worker_name by hand: Shared.Oban is shared by "
-            "testapp.Credit, testapp.Refund"
-        ) in output
+    assert "by hand" not in output
+    assert '  {app_label}.{model}:audit: worker_name="{app_label}.{model}:audit"' in output
 
-    project.load("abstract_models")
-    with pytest.raises(CommandError) as failed:
-        run("--check")
-    assert failed.value.returncode == 1
+    registry = project.load("abstract_models")  # what a new process would see
+    assert registry.problems == []
+    assert [list(e.stable_names) for e in registry.entries() if e.model.__name__ == "Credit"] == [
+        ["testapp.Credit:audit"],
+        ["testapp.Credit:expire", "testapp.Credit:expire:scheduler"],
+        ["testapp.Credit:sweep"],
+    ]
+    assert {e.worker_name for e in registry.entries()} >= {"testapp.Refund:audit"}
+    assert run("--check") == "Every trigger and scheduled action has its stable names.\n"
+    written = path.read_text()
+    run()
+    assert path.read_text() == written
+
+
+REGISTER_LOOP = """\
+from django.db import models
+
+from ash_oban_django import Trigger, register
+
+
+class Note(models.Model):
+    class Meta:
+        app_label = "testapp"
+
+
+class Memo(models.Model):
+    class Meta:
+        app_label = "testapp"
+
+
+for model in (Note, Memo):
+    register(model, triggers=[Trigger("close", scheduler_cron=None)])
+"""
+
+
+def test_command__register_call_run_for_several_models_gets_name_templates(
+    project: Project,
+) -> None:
+    path = project.write("loop_models", REGISTER_LOOP)
+    project.load("loop_models")
+    run()
+    assert path.read_text() == REGISTER_LOOP.replace(
+        "scheduler_cron=None)", 'scheduler_cron=None, worker_name="{app_label}.{model}:close")'
+    )
+    registry = project.load("loop_models")
+    assert [e.worker_name for e in registry.entries()] == ["testapp.Note:close", "testapp.Memo:close"]
 
 
 def test_command__nothing_declared() -> None:

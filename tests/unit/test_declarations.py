@@ -134,3 +134,38 @@ def test_options__normalised_values() -> None:
     assert Trigger("process", extra_args=dict).extra_args is dict
     with pytest.raises(InvalidDeclaration, match="`read_metadata` must be a callable"):
         Trigger("process", read_metadata={"a": 1})  # type: ignore[arg-type]
+
+
+def test_stable_name__template_placeholders_are_app_label_and_model() -> None:
+    trigger = Trigger(
+        "ship",
+        worker_name="{app_label}.{model}:ship",
+        scheduler_name="{app_label}.{model}:ship:scheduler",
+    )
+    assert trigger.worker_name == "{app_label}.{model}:ship"
+    assert ScheduledAction("tidy", "0 * * * *", worker_name="{model}-tidy").worker_name
+    assert Trigger("ship", worker_name="no.placeholder:{{literal}}").worker_name
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("worker_name", "{app_label}.{model_name}:ship"),
+        ("scheduler_name", "{app}.{model}:ship:scheduler"),
+        ("worker_name", "{model!r}:ship"),
+        ("worker_name", "{model:>9}:ship"),
+        ("worker_name", "{}:ship"),
+        ("worker_name", "{model:ship"),
+    ],
+)
+def test_stable_name__template_with_an_unknown_placeholder_is_invalid(
+    option: str, value: str
+) -> None:
+    with pytest.raises(
+        InvalidDeclaration,
+        match=rf"^Trigger 'ship': `{option}` must be a stable name or a template of one with "
+        r"the placeholders \{app_label\} and \{model\}, got ",
+    ):
+        Trigger("ship", **{option: value})
+    with pytest.raises(InvalidDeclaration, match="^ScheduledAction 'tidy': `worker_name`"):
+        ScheduledAction("tidy", "0 * * * *", worker_name="{app}:tidy")

@@ -14,23 +14,34 @@ from ash_oban_django.registry import ProblemKind, Registry, find_oban_class, reg
 from tests.testapp.models import Widget
 
 
+def shared_by_two(oban: type) -> tuple[type[models.Model], type[models.Model]]:
+    """Two concrete models, Coupon and Voucher, sharing `oban` through an abstract parent
+    (call inside `isolate_apps`)."""
+    parent = type(
+        "Expiring",
+        (models.Model,),
+        {
+            "__module__": __name__,
+            "Meta": type("Meta", (), {"abstract": True, "app_label": "testapp"}),
+            "Oban": oban,
+        },
+    )
+    return tuple(
+        type(
+            name,
+            (parent,),
+            {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "testapp"})},
+        )
+        for name in ("Coupon", "Voucher")
+    )
+
+
 @isolate_apps("tests.testapp")
 def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_parents() -> None:
-    class Expiring(models.Model):
-        class Meta:
-            abstract = True
-            app_label = "testapp"
+    class Oban:
+        triggers = [Trigger("expire")]
 
-        class Oban:
-            triggers = [Trigger("expire")]
-
-    class Coupon(Expiring):
-        class Meta:
-            app_label = "testapp"
-
-    class Voucher(Expiring):
-        class Meta:
-            app_label = "testapp"
+    Coupon, Voucher = shared_by_two(Oban)
 
     class Special(Coupon):  # multi-table child of a concrete model
         class Meta:
@@ -41,6 +52,34 @@ def test_collect__abstract_parents_declarations_are_inherited_not_a_concrete_par
     assert [e.label for e in fresh.entries()] == ["testapp.Coupon:expire", "testapp.Voucher:expire"]
     assert fresh.problems == []
     assert find_oban_class(Special) is None
+
+
+@isolate_apps("tests.testapp")
+def test_collect__name_templates_of_a_shared_abstract_parent_are_filled_per_child() -> None:
+    class Oban:
+        triggers = [
+            Trigger(
+                "expire",
+                worker_name="{app_label}.{model}:expire",
+                scheduler_name="legacy.{model}.expire:scheduler",
+            )
+        ]
+        scheduled_actions = [ScheduledAction("sweep", "0 * * * *", worker_name="{model}")]
+
+    Coupon, Voucher = shared_by_two(Oban)
+    fresh = Registry()
+    fresh.collect([Coupon, Voucher])
+    assert fresh.problems == []
+    names = [(e.label, list(e.stable_names)) for e in fresh.entries()]
+    assert names == [
+        ("testapp.Coupon:expire", ["testapp.Coupon:expire", "legacy.Coupon.expire:scheduler"]),
+        ("testapp.Coupon:sweep", ["Coupon"]),
+        ("testapp.Voucher:expire", ["testapp.Voucher:expire", "legacy.Voucher.expire:scheduler"]),
+        ("testapp.Voucher:sweep", ["Voucher"]),
+    ]
+    found = fresh.by_stable_name("testapp.Voucher:expire")
+    assert found is not None and found[0].model is Voucher
+    assert fresh.get_trigger(Coupon, "expire").cron_name == "legacy.Coupon.expire:scheduler"
 
 
 @isolate_apps("tests.testapp")

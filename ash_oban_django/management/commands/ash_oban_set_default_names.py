@@ -14,7 +14,8 @@ MISSING_LIBCST = 3
 class Command(BaseCommand):
     help = (
         "Write the default worker_name / scheduler_name into the source of every trigger and "
-        "scheduled action that lacks them, so renaming one later does not orphan its jobs."
+        "scheduled action that lacks them, so renaming one later does not orphan its jobs. "
+        "A declaration shared by several models gets templates ({app_label}.{model}:<name>)."
     )
     # The command reports the missing names itself (the W001 warnings), and an unrelated
     # check error (say, a bad queue setting) should not stop it from writing them.

@@ -202,7 +202,7 @@ def test_scheduled_action__action_arguments_override_action_input() -> None:
     )
     with register(Widget, scheduled_actions=[action]):
         job = schedule(Widget, "nightly", action_arguments={"n": 2})
-        again = schedule(Widget, "nightly")
+        again = schedule(Widget, "nightly", action_arguments={"n": 2})
         drain_queues()
     assert again.conflict and again.pk == job.pk
     assert (
@@ -274,7 +274,7 @@ def finish() -> Iterator[Trigger]:
 def test_run_trigger__duplicate_returns_the_existing_job_with_conflict(finish: Trigger) -> None:
     widget = Widget.objects.create()
     first = run_trigger(widget, "finish")
-    second = run_trigger(widget, finish, action_arguments={"x": 1})
+    second = run_trigger(widget, finish)
     assert (first.conflict, second.conflict, second.pk) == (False, True, first.pk)
     assert Job.objects.count() == 1
 

@@ -65,6 +65,23 @@ def test_ledger__concurrent_duplicate_inserts_leave_one_row(finish: Trigger) -> 
     assert {job.pk for job in jobs} == {Job.objects.get().pk}
 
 
+def test_ledger__concurrent_inserts_with_the_same_args_leave_one_row(finish: Trigger) -> None:
+    widget = Widget.objects.create()
+    jobs = in_threads(
+        8, lambda i: run_trigger(widget, "finish", action_arguments={"n": 1}, args={"t": "x"})
+    )
+    assert Job.objects.count() == 1
+    assert sorted(job.conflict for job in jobs) == [False] + [True] * 7
+
+
+def test_ledger__concurrent_inserts_with_two_args_values_leave_two_rows(finish: Trigger) -> None:
+    widget = Widget.objects.create()
+    jobs = in_threads(8, lambda i: run_trigger(widget, "finish", args={"n": i % 2}))
+    assert sorted(Job.objects.values_list("args", flat=True), key=str) == [{"n": 0}, {"n": 1}]
+    assert sorted(job.conflict for job in jobs) == [False] * 2 + [True] * 6
+    assert {job.pk for job in jobs} == set(Job.objects.values_list("pk", flat=True))
+
+
 def test_ledger__concurrent_bulk_inserts_of_overlapping_rows(finish: Trigger) -> None:
     made = [Widget.objects.create() for _ in range(300)]
     entry = registry.get_trigger(Widget, "finish")

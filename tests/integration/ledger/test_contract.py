@@ -51,6 +51,16 @@ def test_insert__skips_taken_keys_and_reports_what_it_inserted(engine: Backend) 
     assert [row[2] for row in rows] == ["3"]  # (id, name, object_pk, ...) of the new row only
 
 
+def test_insert__the_key_holds_the_args_and_maps_each_row_back(engine: Backend) -> None:
+    plain, one, two, dup = ledger.insert(
+        [new(), new(args={"n": 1}), new(args={"n": 2}), new(args={"n": 1, "actor": 7})]
+    )
+    assert [j.conflict for j in (plain, one, two, dup)] == [False, False, False, True]
+    assert {j.pk: j.args for j in (plain, one, two)} == dict(Job.objects.values_list("pk", "args"))
+    again = ledger.insert_one(new(args={"n": 2, "metadata": {"m": 1}}))
+    assert (again.conflict, again.pk) == (True, two.pk)
+
+
 def test_insert__announces_available_jobs_after_commit(
     engine: Backend, django_capture_on_commit_callbacks: Any
 ) -> None:

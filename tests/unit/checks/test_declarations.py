@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.checks import CheckMessage, Error, Warning
+from django.core.checks import CheckMessage, Error, Warning, run_checks
+from django.core.management import call_command
 from django.db import models
 from django.db.models import Q
 from django.test.utils import isolate_apps
@@ -550,3 +552,13 @@ def test_check__E017_cron_stable_name_too_long_for_django_q2(widget_checks: Any)
         widget_checks(triggers=[trigger("finish", scheduler_cron=None, scheduler_name=long_name)])
         == []
     )
+
+
+@pytest.mark.django_db  # Django's own model checks ask the database
+def test_check__W001_name_templates_pin_the_names_of_a_shared_declaration() -> None:
+    from tests.testapp.models import Crate, Envelope
+
+    assert [m for m in run_checks() if m.obj in (Crate, Envelope)] == []
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "W001" not in out.getvalue()
