@@ -45,4 +45,8 @@ def test_storable__replaces_what_the_database_refuses() -> None:
     ],
 )
 def test_json_problem(value: object, problem: str | None) -> None:
-    assert json_problem(value) == problem
+    found = json_problem(value)
+    if problem is None:
+        assert found is None
+    else:  # newer Pythons add the value to the message ("...: nan")
+        assert found is not None and found.startswith(problem), found
