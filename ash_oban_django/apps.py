@@ -12,7 +12,10 @@ class AshObanConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, once the models are loaded: these modules need the ORM.
+        from django_q.signals import post_spawn
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .dispatch import leader
         from .dispatch.cron import sync_on_migrate
         from .dispatch.wake import on_jobs_available
         from .ledger import jobs_available
@@ -22,3 +25,5 @@ class AshObanConfig(AppConfig):
         post_migrate.connect(sync_on_migrate, sender=self)
         # The ledger announces committed work; dispatch hands it to django-q2.
         jobs_available.connect(on_jobs_available, dispatch_uid="ash_oban_django.wake")
+        # Every django-q2 worker process bids for the lead (see dispatch/leader.py).
+        post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")

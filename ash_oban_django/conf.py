@@ -19,6 +19,14 @@ DEFAULTS: dict[str, Any] = {
     "REQUIRE_NAMES": False,
     # Jobs one dispatch task runs before it hands the queue on to a fresh task.
     "DISPATCH_BATCH": 200,
+    # Seconds between the leader's passes that stage due jobs and fire due crons.
+    "STAGE_INTERVAL": 1.0,
+    # Seconds between the leader's rescues of orphaned jobs.
+    "RESCUE_INTERVAL": 1.0,
+    # Seconds between the leader's prunes of finished jobs.
+    "PRUNE_INTERVAL": 60.0,
+    # Seconds the leader's lease lasts: another node takes over this long after it dies.
+    "LEADER_TTL": 5.0,
 }
 
 
@@ -81,6 +89,22 @@ class Settings:
     @property
     def DISPATCH_BATCH(self) -> int:  # noqa: N802
         return int(self._get("DISPATCH_BATCH"))
+
+    @property
+    def STAGE_INTERVAL(self) -> float:  # noqa: N802
+        return float(self._get("STAGE_INTERVAL"))
+
+    @property
+    def RESCUE_INTERVAL(self) -> float:  # noqa: N802
+        return float(self._get("RESCUE_INTERVAL"))
+
+    @property
+    def PRUNE_INTERVAL(self) -> float:  # noqa: N802
+        return float(self._get("PRUNE_INTERVAL"))
+
+    @property
+    def LEADER_TTL(self) -> float:  # noqa: N802
+        return float(self._get("LEADER_TTL"))
 
     def queue_cluster(self, queue: str) -> str | None:
         """The django-q2 cluster that serves `queue` (None: the default cluster)."""

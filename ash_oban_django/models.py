@@ -9,7 +9,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from .states import INCOMPLETE_STATES, RUNNABLE_STATES, Kind, State
+from .states import INCOMPLETE_STATES, RUNNABLE_STATES, WAITING_STATES, Kind, State
 
 __all__ = [
     "ALL_TENANTS",
@@ -116,8 +116,46 @@ class Job(models.Model):
                 name="ash_oban_job_executing",
             ),
             models.Index(fields=["name", "state"], name="ash_oban_job_name"),
+            # The stager's scan, every second: jobs waiting for their time.
+            models.Index(
+                fields=["scheduled_at"],
+                condition=Q(state__in=WAITING_STATES),
+                name="ash_oban_job_waiting",
+            ),
+            # The pruner's three deletes, one per finished state.
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(state=State.COMPLETED),
+                name="ash_oban_job_completed",
+            ),
+            models.Index(
+                fields=["cancelled_at"],
+                condition=Q(state=State.CANCELLED),
+                name="ash_oban_job_cancelled",
+            ),
+            models.Index(
+                fields=["discarded_at"],
+                condition=Q(state=State.DISCARDED),
+                name="ash_oban_job_discarded",
+            ),
         ]
 
     def __str__(self) -> str:
         target = f" pk={self.object_pk}" if self.object_pk else ""
         return f"{self.name}{target} #{self.pk} ({self.state})"
+
+
+class Peer(models.Model):
+    """A lease: the node that holds `name` until `expires_at` leads (Oban's `oban_peers`).
+
+    One row, `"maintenance"`, elects the cluster process that stages due jobs, fires crons,
+    rescues orphans and prunes (see `dispatch.leader`).
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    node = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.node} until {self.expires_at:%H:%M:%S}"

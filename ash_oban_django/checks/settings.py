@@ -41,6 +41,10 @@ def _seconds(value: Any) -> list[str]:
     return [] if is_number(value) and value >= 0 else _must("a number of seconds >= 0", value)
 
 
+def _interval(value: Any) -> list[str]:
+    return [] if is_number(value) and value > 0 else _must("a number of seconds > 0", value)
+
+
 def _positive_int(value: Any) -> list[str]:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
     return [] if ok else _must("an integer >= 1", value)
@@ -109,6 +113,10 @@ _SETTINGS: dict[str, tuple[Validator, str]] = {
     "RESCUE_AFTER": (_seconds, "Use a number of seconds >= 0."),
     "REQUIRE_NAMES": (_boolean, "Use True or False."),
     "DISPATCH_BATCH": (_positive_int, "Use an integer >= 1."),
+    "STAGE_INTERVAL": (_interval, "Use a number of seconds > 0; 1 stages due jobs every second."),
+    "RESCUE_INTERVAL": (_interval, "Use a number of seconds > 0."),
+    "PRUNE_INTERVAL": (_interval, "Use a number of seconds > 0."),
+    "LEADER_TTL": (_interval, "Use a number of seconds > 0, above STAGE_INTERVAL."),
 }
 
 
@@ -150,6 +158,16 @@ def _settings_messages() -> Messages:
     labels = raw.get("APPS")
     if labels is not None and not _app_labels(labels):
         messages += _unknown_apps(labels)
+    ttl = raw.get("LEADER_TTL", DEFAULTS["LEADER_TTL"])
+    interval = raw.get("STAGE_INTERVAL", DEFAULTS["STAGE_INTERVAL"])
+    if not _interval(ttl) and not _interval(interval) and ttl <= interval:
+        messages.append(
+            E011.message(
+                f"ASH_OBAN['LEADER_TTL'] ({ttl}) is not above STAGE_INTERVAL ({interval}): "
+                "the leader's lease would lapse between two of its passes.",
+                "Set LEADER_TTL to a few STAGE_INTERVALs, e.g. 5 for 1.",
+            )
+        )
     return messages
 
 

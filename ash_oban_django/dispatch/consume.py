@@ -1,60 +1,83 @@
-"""What a wake task does: run a queue's runnable jobs, then hand the queue on."""
+"""What a wake task does: run a queue's runnable jobs, then hand the queue on.
+
+A task serves one queue, but it does not let another queue of its cluster starve: every
+`STARVING_CHECK` seconds it looks for a job of another queue that has waited longer than
+`STARVING_AFTER`, and runs that one first. So a job on an idle queue starts within about a
+second even while every worker is busy with another queue's backlog, and wake tasks never
+need to pile up behind that backlog (see `wake.TASKS_PER_WORKER`).
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from .. import ledger
 from ..conf import settings
+from ..ledger import Backend
 from ..models import Job
-from ..worker import perform_and_claim
+from ..worker import perform, perform_and_claim
+from .routing import cluster_for
 from .wake import wake
 
 # A task claims one job at a time: a job claimed but still waiting behind another would
 # hold no row lock, and could look orphaned to the rescue if the one before it ran long.
 CLAIM_BATCH = 1
 # Seconds a task keeps claiming before it hands the queue to a fresh task: well inside
-# django-q2's own task timeout, and fair to the other queues.
+# django-q2's own task timeout.
 TASK_SECONDS = 30.0
-# A task whose queue is empty waits this long for a job due soon (a short retry backoff or
-# snooze) rather than leave it to the next maintenance pass.
-LINGER = 5.0
+# A runnable job of another queue that has waited this long is starving; a busy task looks
+# for one every STARVING_CHECK seconds.
+STARVING_AFTER = 0.25
+STARVING_CHECK = 0.25
 
 
 def consume(queue: str) -> int:
     """Run runnable jobs of `queue` until it is empty or the batch is done, then hand the
-    rest to a fresh task so other queues get their turn. Returns the jobs run."""
+    rest to a fresh task. Returns the jobs run."""
     engine = ledger.engine()
+    cluster = cluster_for(queue)
     ran = 0
     budget = settings.DISPATCH_BATCH
     limit = settings.queue_limit(queue)
     stop_at = time.monotonic() + TASK_SECONDS
+    check_at = time.monotonic() + STARVING_CHECK
     job: Job | None = None
     while job is not None or (ran < budget and time.monotonic() < stop_at):
         if job is None:
             claimed = engine.claim(queue, CLAIM_BATCH, max_running=limit)
             if not claimed:
-                if not wait_for_due(queue):
-                    return ran
-                continue
+                return ran
             job = claimed[0]
         # While the task goes on, each completion also claims the next job, in the same
         # statement (not for limited queues, whose claims count the running jobs first).
         more = limit is None and ran + 1 < budget and time.monotonic() < stop_at
         _, job = perform_and_claim(job, claim_from=queue if more else None)
         ran += 1
+        if time.monotonic() >= check_at:
+            ran += run_starving(engine, queue, cluster)
+            check_at = time.monotonic() + STARVING_CHECK
     if engine.runnable(queue).exists():
         wake({queue: 1})
     return ran
 
 
-def wait_for_due(queue: str) -> bool:
-    """Sleep until the queue's next job is due, if that is within `LINGER` seconds."""
-    soonest = ledger.engine().next_due(queue)
-    if soonest is None:
-        return False
-    delay = (soonest - ledger.now()).total_seconds()
-    if delay > LINGER:
-        return False
-    time.sleep(max(delay, 0))
-    return True
+def run_starving(engine: Backend, serving: str, cluster: str) -> int:
+    """Run the oldest starving job of another queue of `cluster`, if there is one; returns
+    how many jobs ran (0 or 1)."""
+    waited = ledger.now() - timedelta(seconds=STARVING_AFTER)
+    candidates = (
+        engine.runnable()
+        .exclude(queue=serving)
+        .filter(scheduled_at__lte=waited)
+        .order_by("scheduled_at")
+        .values_list("queue", flat=True)[:10]
+    )
+    for queue in dict.fromkeys(candidates):
+        if cluster_for(queue) != cluster:
+            continue
+        claimed = engine.claim(queue, 1, max_running=settings.queue_limit(queue))
+        if claimed:
+            perform(claimed[0])
+            return 1
+    return 0

@@ -1,23 +1,32 @@
-"""Cron: one django-q2 `Schedule` row (type CRON) per scheduler and scheduled action, kept
-in step with the declarations, plus the maintenance row.
+"""Cron: firing each declaration's cron once per slot, and one django-q2 `Schedule` row
+(type CRON) per scheduler and scheduled action, kept in step with the declarations, plus
+the maintenance row.
 
-A row is named by the stable name of the jobs it inserts, and its function is
-`tasks.cron_tick` with that name as argument.
+The leader fires due crons every `STAGE_INTERVAL` (`fire_due`), so a cron fires within about
+a second of its time. The `Schedule` rows are the registration django-q2's admin shows, and a
+fallback: their function, `tasks.cron_tick`, fires the same slot. A slot's job is unique (see
+`enqueue.jobs.cron_job`), so however many paths fire a slot, it runs once. Crons read the
+project's `TIME_ZONE`, as django-q2 does.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import croniter
 from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 from django_q.models import Schedule
 
 from .. import ledger
 from ..declarations import DeclarationState
-from ..registry import registry
+from ..enqueue import schedule_declaration
+from ..models import Job
+from ..registry import Registered, registry
 from .routing import cluster_for, default_cluster
 
 logger = logging.getLogger("ash_oban_django")
@@ -29,6 +38,58 @@ MAINTENANCE_NAME = "ash_oban_django:maintenance"
 # recognised as ours, and rewritten by the next sync.
 LEGACY_FUNCTIONS = ("ash_oban_django.queue.cron_tick", "ash_oban_django.queue.maintain")
 OUR_FUNCTIONS = (CRON_TICK, MAINTAIN, *LEGACY_FUNCTIONS)
+
+
+# How late the leader may still fire a slot: one that takes over fires the slot it finds due
+# within this many seconds, never an older one. (A django-q2 row fires the slot that is due
+# when django-q2 runs it: django-q2 only runs a row whose time has come.)
+SLOT_GRACE = 60.0
+
+
+def due_slot(cron: str, at: datetime) -> datetime:
+    """The latest time at or before `at` that `cron` fires at."""
+    local = timezone.localtime(at)
+    # croniter's get_prev is strictly before its start: start just after `at`.
+    slot: datetime = croniter(cron, local + timedelta(microseconds=1)).get_prev(datetime)
+    return slot
+
+
+def fire(entry: Registered, at: datetime, *, grace: float | None = None) -> Job | None:
+    """Insert the job of the slot due at `at` for `entry`, unless that slot is older than
+    `grace` seconds; returns the job (with `conflict` set when the slot was already fired)."""
+    if entry.cron is None or entry.state != DeclarationState.ACTIVE:
+        return None
+    slot = due_slot(entry.cron, at)
+    if grace is not None and (at - slot).total_seconds() > grace:
+        return None
+    return schedule_declaration(entry, slot=slot)
+
+
+class CronFiring:
+    """Fires the due slot of every active cron, once per slot in this process (the insert
+    is unique anyway: this only saves a statement per cron per pass)."""
+
+    def __init__(self) -> None:
+        self.fired: dict[str, datetime] = {}
+
+    def fire_due(self, at: datetime | None = None) -> int:
+        """Fire every due slot not fired yet; returns how many jobs were inserted."""
+        at = at or ledger.now()
+        inserted = 0
+        for entry in registry.entries():
+            if entry.cron is None or entry.state != DeclarationState.ACTIVE:
+                continue
+            slot = due_slot(entry.cron, at)
+            if self.fired.get(entry.cron_name) == slot:
+                continue
+            try:
+                job = fire(entry, at, grace=SLOT_GRACE)
+            except Exception:
+                logger.exception("Firing the cron of %s failed", entry.label)
+                continue
+            self.fired[entry.cron_name] = slot
+            inserted += int(job is not None and not job.conflict)
+        return inserted
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,11 @@
-"""Maintenance, one function per step: stage due jobs, rescue orphans, prune old jobs.
+"""Maintenance, one function per step: stage due jobs (and wake their queues), rescue
+orphans, prune old jobs.
 
-`maintain` runs every step, then wakes the queues with available jobs. Each step runs in its
-own transaction and fails alone: its failure is logged and the next step runs. Within the
-rescue, each orphan has its own transaction too, and fails alone (see `rescue`).
+The leader (`leader.py`) runs the steps on their intervals. `maintain`, the function of
+django-q2's maintenance cron row, is the fallback: once a minute it runs every step, unless a
+live leader already does. Each step runs in its own transaction and fails alone: its failure
+is logged and the next step runs. Within the rescue, each orphan has its own transaction too,
+and fails alone (see `rescue`).
 """
 
 from __future__ import annotations
@@ -28,9 +31,32 @@ T = TypeVar("T")
 RESCUE_WITHOUT_LOCKS_AFTER = 3600.0
 
 
+# The lease the leader holds (see `leader.py`).
+LEASE = "maintenance"
+
+
 def stage_due() -> dict[str, int]:
     """Make due jobs available; returns every queue with available jobs and their count."""
     return ledger.engine().stage()
+
+
+def stage_and_wake() -> int:
+    """Make due jobs available and wake every queue with available jobs (so a lost wake
+    task delays a job, never loses it); returns how many jobs are waiting."""
+    waiting = stage_due()
+    if waiting:
+        wake(waiting)
+    return sum(waiting.values())
+
+
+def run_step(name: str, step: Callable[[], T], default: T) -> tuple[T, bool]:
+    """Run one step; a failure is logged and gives `default`. Returns the result and
+    whether the step succeeded."""
+    try:
+        return step(), True
+    except Exception:
+        logger.exception("Maintenance step %s failed", name)
+        return default, False
 
 
 def rescue() -> int:
@@ -75,27 +101,15 @@ def prune(older_than: float | None = None) -> int:
 
 
 def maintain() -> dict[str, int]:
-    """Every step once: stage due jobs, rescue orphans, prune, then wake every queue with
-    available jobs (so a lost wake task delays a job, never loses it). A step that fails is
-    logged and counted in `failed`; the next steps still run."""
-    failed: list[str] = []
-
-    def step(name: str, run: Callable[[], T], default: T) -> T:
-        try:
-            return run()
-        except Exception:
-            logger.exception("Maintenance step %s failed", name)
-            failed.append(name)
-            return default
-
-    waiting: dict[str, int] = step("stage", stage_due, {})
-    rescued = step("rescue", rescue, 0)
-    pruned = step("prune", prune, 0)
-    if waiting:
-        step("wake", lambda: wake(waiting), None)
-    return {
-        "waiting": sum(waiting.values()),
-        "rescued": rescued,
-        "pruned": pruned,
-        "failed": len(failed),
+    """Every step once, unless a live leader runs them: stage due jobs and wake their queues,
+    rescue orphans, prune. A step that fails is logged and counted in `failed`; the next
+    steps still run."""
+    if ledger.engine().leader(LEASE) is not None:
+        return {"waiting": 0, "rescued": 0, "pruned": 0, "failed": 0}
+    results = {
+        "waiting": run_step("stage", stage_and_wake, 0),
+        "rescued": run_step("rescue", rescue, 0),
+        "pruned": run_step("prune", prune, 0),
     }
+    counts = {name: result for name, (result, _) in results.items()}
+    return {**counts, "failed": sum(not ok for _, ok in results.values())}

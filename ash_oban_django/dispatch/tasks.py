@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from ..declarations import DeclarationState
-from ..enqueue import schedule_declaration
+from .. import ledger
 from ..registry import registry
-from . import maintenance
+from . import cron, maintenance
 from .consume import consume
 
 logger = logging.getLogger("ash_oban_django")
@@ -25,10 +24,11 @@ def run_queue(queue: str) -> int:
 
 
 def cron_tick(stable_name: str) -> None:
-    """The function of every cron row: insert the scheduler or scheduled-action job.
+    """The function of every cron row: fire the due slot of the declaration's cron (insert
+    its scheduler or scheduled-action job), unless the leader already has.
 
     It never raises: a failing schedule function would only add noise to django-q2, and
-    the job it inserts is unique, so a tick fired twice adds nothing.
+    the slot's job is unique, so a slot fired twice adds nothing.
     """
     try:
         found = registry.by_stable_name(stable_name)
@@ -40,8 +40,7 @@ def cron_tick(stable_name: str) -> None:
             )
             return
         entry, _ = found
-        if entry.state == DeclarationState.ACTIVE:
-            schedule_declaration(entry)
+        cron.fire(entry, ledger.now())
     except Exception:
         logger.exception("Cron tick for %r failed", stable_name)
 

@@ -18,9 +18,10 @@ logger = logging.getLogger("ash_oban_django")
 
 # The dotted path django-q2 stores for every wake task (see `tasks.py`).
 RUN_QUEUE = "ash_oban_django.dispatch.tasks.run_queue"
-# Tasks one wake hands a cluster, per worker: enough to keep every worker of several
-# clusters busy; a surplus task finds nothing to claim and ends at once.
-TASKS_PER_WORKER = 4
+# Wake tasks a cluster's broker may hold waiting, per worker of the cluster: enough to keep
+# every worker busy, few enough that wakes never pile up behind a backlog (a busy task takes
+# over a starving queue's jobs instead; see `consume`).
+TASKS_PER_WORKER = 2
 
 _dispatch_enabled = True
 
@@ -33,29 +34,35 @@ def set_dispatch(enabled: bool) -> bool:
 
 
 def wake(queues: dict[str, int]) -> None:
-    """Hand each queue's cluster enough tasks to run its new jobs in parallel."""
+    """Hand each queue's cluster tasks to run its new jobs in parallel, as many as the jobs,
+    while the cluster's broker holds fewer than `TASKS_PER_WORKER` waiting tasks per worker."""
     if not _dispatch_enabled:
         return
-    from django_q.tasks import async_task  # needs the app registry: imported on first use
+    # Both need the app registry: imported on first use.
+    from django_q.brokers import get_broker
+    from django_q.tasks import async_task
 
+    by_cluster: dict[str, list[tuple[str, int]]] = {}
     for queue, jobs in sorted(queues.items()):
-        cluster = cluster_for(queue)
-        tasks = min(
-            jobs,
-            cluster_workers(cluster) * TASKS_PER_WORKER,
-            settings.queue_limit(queue) or jobs,
-        )
-        for _ in range(max(tasks, 1)):
-            async_task(
-                RUN_QUEUE,
-                queue,
-                q_options={
-                    "cluster": cluster,
-                    "task_name": f"ash_oban:{queue}"[:100],
-                    "save": False,
-                    "ack_failure": True,
-                },
-            )
+        by_cluster.setdefault(cluster_for(queue), []).append((queue, jobs))
+    for cluster, wanted in by_cluster.items():
+        broker = get_broker(cluster)
+        room = cluster_workers(cluster) * TASKS_PER_WORKER - broker.queue_size()
+        for queue, jobs in wanted:
+            tasks = min(jobs, room, settings.queue_limit(queue) or jobs)
+            for _ in range(tasks):
+                async_task(
+                    RUN_QUEUE,
+                    queue,
+                    q_options={
+                        "broker": broker,
+                        "cluster": cluster,
+                        "task_name": f"ash_oban:{queue}"[:100],
+                        "save": False,
+                        "ack_failure": True,
+                    },
+                )
+            room -= max(tasks, 0)
 
 
 def on_jobs_available(sender: Any, *, queues: dict[str, int], **kwargs: Any) -> None:

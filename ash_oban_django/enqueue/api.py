@@ -4,6 +4,7 @@ would insert (schedulers and scheduled actions)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -151,10 +152,17 @@ def schedule(
 
 
 def schedule_declaration(
-    entry: Registered, *, actor: Any = None, action_arguments: dict[str, Any] | None = None
+    entry: Registered,
+    *,
+    actor: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+    slot: datetime | None = None,
 ) -> Job:
-    """Insert the job the declaration's cron inserts (unique: a second one is a conflict)."""
-    job = cron_job(entry, stored_actor=store_actor(actor), action_arguments=action_arguments)
+    """Insert the job the declaration's cron inserts (unique: a second one is a conflict),
+    for the cron `slot` when a cron fires it."""
+    job = cron_job(
+        entry, stored_actor=store_actor(actor), action_arguments=action_arguments, slot=slot
+    )
     return ledger.insert_one(job)
 
 

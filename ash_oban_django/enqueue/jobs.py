@@ -116,13 +116,23 @@ def page_rows(
 
 
 def cron_job(
-    entry: Registered, *, stored_actor: Any = None, action_arguments: dict[str, Any] | None = None
+    entry: Registered,
+    *,
+    stored_actor: Any = None,
+    action_arguments: dict[str, Any] | None = None,
+    slot: datetime | None = None,
 ) -> Job:
     """The job a declaration's cron inserts: a trigger's scheduler job, or a scheduled
-    action's job. It covers every tenant (a scheduled action fans out when it runs)."""
+    action's job. It covers every tenant (a scheduled action fans out when it runs).
+
+    The job of a cron `slot` (the time the cron fired for) carries it in its args, which
+    are part of its unique key, and keeps blocking once completed: each slot runs once,
+    however many paths fire it."""
     args: dict[str, Any] = {}
     if stored_actor is not None:
         args["actor"] = stored_actor
+    if slot is not None:
+        args["cron_slot"] = slot.isoformat()
     if isinstance(entry, RegisteredTrigger):
         trigger = entry.trigger
         if trigger.scheduler_cron is None:
@@ -149,6 +159,7 @@ def cron_job(
         bound=False,
         args=args,
         tags=entry.declaration.tags,
+        once=slot is not None,
     )
 
 
@@ -164,6 +175,7 @@ def tenant_jobs(job: Job, tenants: Iterable[Any]) -> list[Job]:
             tenant=tenant,
             args=job.args,
             tags=job.tags,
+            once=job.once,
         )
         for tenant in tenants
     ]

@@ -39,7 +39,33 @@ class Ticket(models.Model):
                 scheduler_cron=None,
                 worker_name="e2eapp.Ticket:mark",
             ),
+            # Timing: the first attempt fails, the retry is due 3 seconds later.
+            Trigger(
+                "retry_once",
+                scheduler_cron=None,
+                max_attempts=2,
+                backoff=3,
+                log_errors=False,
+                worker_name="e2eapp.Ticket:retry_once",
+            ),
+            # Timing: a job on a queue of its own, idle while "busy" has a backlog.
+            Trigger("ping", scheduler_cron=None, queue="idle", worker_name="e2eapp.Ticket:ping"),
+            Trigger(
+                "busy",
+                action="ping",
+                scheduler_cron=None,
+                queue="busy",
+                worker_name="e2eapp.Ticket:busy",
+            ),
         ]
+
+    def retry_once(self, **inputs: Any) -> None:
+        job = current_job()
+        if job is not None and job.attempt == 1:
+            raise RuntimeError("the first attempt fails")
+
+    def ping(self, **inputs: Any) -> None:
+        """Nothing: the test reads when it started."""
 
     def mark(self, **inputs: Any) -> None:
         self.processed = True

@@ -226,3 +226,18 @@ def test_maintain__a_failing_step_does_not_stop_the_next_ones(
     assert [t.task["args"] for t in OrmQ.objects.all()] == [(QUEUE,)]  # woken after
     assert Job.objects.get(pk=orphan.pk).state == "executing"
     assert Job.objects.get(pk=waiting.pk).state == "available"
+
+
+@pytest.mark.postgres
+def test_prune__each_delete_uses_its_index() -> None:
+    from django.db import connection
+
+    from ash_oban_django.ledger.backend import _STAMPS
+
+    cutoff = ledger.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: ask for the plan
+        for state, stamp in _STAMPS.items():
+            query = Job.objects.filter(state=state, **{f"{stamp}__lt": cutoff})
+            plan = query.explain()
+            assert f"ash_oban_job_{state}" in plan, plan

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from django_q.conf import Conf
+from django_q.models import OrmQ
 
-from ash_oban_django import Trigger, register, run_trigger
-from ash_oban_django.dispatch.wake import set_dispatch
+from ash_oban_django import Trigger, register, run_trigger, run_triggers
+from ash_oban_django.dispatch.wake import TASKS_PER_WORKER, set_dispatch, wake
 from ash_oban_django.models import Job
 from tests.testapp.models import Widget
 
@@ -48,3 +49,15 @@ def test_wake__a_broker_that_is_down_logs_a_warning_and_keeps_the_job(
     assert record.levelno == logging.WARNING
     assert "Could not hand queue 'testapp_widget_finish' to django-q2" in record.getMessage()
     assert record.exc_info is not None
+
+
+def test_wake__the_broker_holds_a_few_waiting_tasks_per_worker_at_most(
+    dispatching: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """However many jobs and wakes, the pending wake tasks stay bounded (2 workers here)."""
+    with register(Widget, triggers=[Trigger("finish", scheduler_cron=None)]):
+        for _ in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                run_triggers([Widget.objects.create() for _ in range(20)], "finish")
+        wake({"testapp_widget_finish": 100})
+    assert OrmQ.objects.count() == TASKS_PER_WORKER * 2

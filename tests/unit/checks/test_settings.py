@@ -130,3 +130,32 @@ def test_check__every_setting_has_a_validator() -> None:
     from ash_oban_django.checks.settings import _SETTINGS
 
     assert set(_SETTINGS) == set(DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("value", "msg"),
+    [
+        (
+            {"STAGE_INTERVAL": 0},
+            "ASH_OBAN['STAGE_INTERVAL'] must be a number of seconds > 0, got 0.",
+        ),
+        (
+            {"RESCUE_INTERVAL": "1"},
+            "ASH_OBAN['RESCUE_INTERVAL'] must be a number of seconds > 0, got '1'.",
+        ),
+        (
+            {"PRUNE_INTERVAL": -5},
+            "ASH_OBAN['PRUNE_INTERVAL'] must be a number of seconds > 0, got -5.",
+        ),
+        ({"LEADER_TTL": None}, "ASH_OBAN['LEADER_TTL'] must be a number of seconds > 0, got None."),
+        (
+            {"LEADER_TTL": 2, "STAGE_INTERVAL": 2},
+            "ASH_OBAN['LEADER_TTL'] (2) is not above STAGE_INTERVAL (2): the leader's lease "
+            "would lapse between two of its passes.",
+        ),
+    ],
+)
+def test_check__E011_maintenance_intervals(settings: Any, value: dict[str, Any], msg: str) -> None:
+    settings.ASH_OBAN = value
+    (message,) = check_settings()
+    assert (message.id, message.msg) == ("ash_oban_django.E011", msg)
