@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import F, Q
 
-from ash_oban_django import Trigger, current_job
+from ash_oban_django import Snooze, Trigger, current_job
 
 
 class Ticket(models.Model):
@@ -27,7 +27,8 @@ class Ticket(models.Model):
                 "process_ticket" if os.environ.get("E2E_RENAMED") else "handle",
                 action="handle",
                 where=Q(processed=False),
-                scheduler_cron="* * * * *",
+                # E2E_NO_CRON: the throughput benchmark runs its own jobs only.
+                scheduler_cron=None if os.environ.get("E2E_NO_CRON") else "* * * * *",
                 max_attempts=2,
                 worker_name="e2eapp.Ticket:handle",
                 scheduler_name="e2eapp.Ticket:handle:scheduler",
@@ -48,6 +49,8 @@ class Ticket(models.Model):
                 log_errors=False,
                 worker_name="e2eapp.Ticket:retry_once",
             ),
+            # Timing: the first attempt snoozes for 2 seconds.
+            Trigger("snooze_once", scheduler_cron=None, worker_name="e2eapp.Ticket:snooze_once"),
             # Timing: a job on a queue of its own, idle while "busy" has a backlog.
             Trigger("ping", scheduler_cron=None, queue="idle", worker_name="e2eapp.Ticket:ping"),
             Trigger(
@@ -63,6 +66,13 @@ class Ticket(models.Model):
         job = current_job()
         if job is not None and job.attempt == 1:
             raise RuntimeError("the first attempt fails")
+
+    def snooze_once(self, **inputs: Any) -> None:
+        from ash_oban_django.models import Job
+
+        job = current_job()
+        if job is not None and not Job.objects.get(pk=job.id).meta.get("snoozed"):
+            raise Snooze(2)
 
     def ping(self, **inputs: Any) -> None:
         """Nothing: the test reads when it started."""
