@@ -56,6 +56,8 @@ class Backend:
     # False where a running job's row lock cannot be told from an orphan's (SQLite): the
     # rescue then waits `RESCUE_WITHOUT_LOCKS_AFTER` instead of `RESCUE_AFTER`.
     rescues_by_lock: ClassVar[bool] = True
+    # How many statements `insert` runs at most for a page, whatever its rows (up to a chunk).
+    insert_statements: ClassVar[int] = 1
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -96,8 +98,19 @@ class Backend:
 
     def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         """An `executing` job attempted before the cutoff whose worker is gone, locked in
-        the caller's transaction, but none of the ids in `skip`; None when there is none."""
-        raise NotImplementedError
+        the caller's transaction, but none of the ids in `skip`; None when there is none.
+
+        With row locks (`rescues_by_lock`), a live attempt holds its job's lock, so the first
+        such job `SKIP LOCKED` can take is an orphan; a backend without them overrides this.
+        """
+        return (
+            self.jobs()
+            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
+            .select_for_update(skip_locked=True)
+            .order_by("id")
+            .first()
+        )
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -129,13 +128,3 @@ class PostgreSQLBackend(Backend):
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
         self.execute(STATEMENT_TIMEOUT, [previous])
-
-    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
-        return (
-            self.jobs()
-            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
-            .exclude(pk__in=skip)
-            .select_for_update(skip_locked=True)
-            .order_by("id")
-            .first()
-        )
