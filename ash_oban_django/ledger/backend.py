@@ -56,6 +56,10 @@ class Backend:
     # False where a running job's row lock cannot be told from an orphan's (SQLite): the
     # rescue then waits `RESCUE_WITHOUT_LOCKS_AFTER` instead of `RESCUE_AFTER`.
     rescues_by_lock: ClassVar[bool] = True
+    # The backend's statement for `lock_executing`, and every column of a job as it quotes
+    # them. Parameters: id, executing, attempt; `{columns}` is filled in.
+    lock_executing_sql: ClassVar[str]
+    job_columns: ClassVar[str] = JOB_COLUMNS
     # How many statements `insert` runs at most for a page, whatever its rows (up to a chunk).
     insert_statements: ClassVar[int] = 1
 
@@ -90,7 +94,12 @@ class Backend:
         """Lock the row of a job still `executing` the same attempt (in the caller's
         transaction); None when it moved on (rescued, or run by someone else). The job is
         returned as given unless `refresh` asks for the row's values."""
-        raise NotImplementedError
+        params = [job.pk, State.EXECUTING, job.attempt]
+        if refresh:
+            found = self.fetch(self.lock_executing_sql.format(columns=self.job_columns), params)
+            return found[0] if found else None
+        sql = self.lock_executing_sql.format(columns="id")
+        return job if self.execute(sql, params) else None
 
     def serialize(self, name: str) -> None:
         """Hold a lock named `name` until the caller's transaction ends."""

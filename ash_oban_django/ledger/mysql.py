@@ -92,13 +92,18 @@ def key_hash(name: str, object_pk: str, tenant_key: str, args_key: str) -> bytes
 
 class MySQLBackend(Backend):
     vendor = "mysql"
-    insert_statements = 4  # keys taken, insert, read back, unmark
+    lock_executing_sql = LOCK_EXECUTING
+    job_columns = JOB_COLUMNS
+    insert_statements = 5  # lock, keys taken, insert, read back, unmark
 
     def insert(self, rows: Rows) -> list[Inserted]:
         # 1. Rows whose key an existing job holds are left out first, by a plain read: an
         #    insert that meets a taken key locks that job's index entry, and a worker then
         #    completing the job (its key leaves the index) would deadlock with it. What remains
         #    meets a taken key only in a race with another insert, as on PostgreSQL.
+        #    Inserts of one declaration's jobs are serialised (a lock per name, held to the
+        #    end of the transaction): two inserts that meet the same taken key would otherwise
+        #    both lock the gap after the newest job and deadlock on it.
         # 2. Neither database reports which rows a conflict-skipping insert made (MySQL has
         #    no RETURNING; MariaDB's also returns the rows kept), so they are written with a
         #    marker no other insert uses, read back by it, and given their value again, in one
@@ -116,6 +121,8 @@ class MySQLBackend(Backend):
         columns = ", ".join(f"`{FIELDS[n].column}`" for n in ATTNAMES)
         first_ids = []
         with transaction.atomic(using=self.alias, savepoint=False), connection.cursor() as cursor:
+            for name in sorted(set(values["name"])):
+                self.serialize(f"ash_oban_django:insert:{name}")
             cursor.execute(TAKEN.format(hashes=", ".join(["%s"] * len(hashes))), hashes)
             taken = {bytes(h) for (h,) in cursor.fetchall()}
             free = [i for i, h in enumerate(hashes) if h not in taken]
@@ -167,13 +174,6 @@ class MySQLBackend(Backend):
         # In the attempt's transaction: the next job's claim commits with this completion.
         claimed = self._claim(PICK_NEXT, [claim_from, now(), 1])
         return claimed[0] if claimed else None
-
-    def lock_executing(self, job: Job, *, refresh: bool = False) -> Job | None:
-        params = [job.pk, State.EXECUTING, job.attempt]
-        if refresh:
-            found = self.fetch(LOCK_EXECUTING.format(columns=JOB_COLUMNS), params)
-            return found[0] if found else None
-        return job if self.execute(LOCK_EXECUTING.format(columns="id"), params) else None
 
     def serialize(self, name: str) -> None:
         # A row lock, not GET_LOCK(): a named lock belongs to the session and outlives a

@@ -55,6 +55,7 @@ INSERT = (
 
 class PostgreSQLBackend(Backend):
     vendor = "postgresql"
+    lock_executing_sql = LOCK_EXECUTING
 
     def insert(self, rows: Rows) -> list[Inserted]:
         # The statement does not grow with the rows, and no value is quoted twice.
@@ -110,13 +111,6 @@ class PostgreSQLBackend(Backend):
         claim = [State.EXECUTING, now(), node_name(), *RUNNABLE_STATES, claim_from, now(), 1]
         claimed = self.fetch(COMPLETE_AND_CLAIM, [*done, *claim])
         return claimed[0] if claimed else None
-
-    def lock_executing(self, job: Job, *, refresh: bool = False) -> Job | None:
-        params = [job.pk, State.EXECUTING, job.attempt]
-        if refresh:
-            found = self.fetch(LOCK_EXECUTING.format(columns=JOB_COLUMNS), params)
-            return found[0] if found else None
-        return job if self.execute(LOCK_EXECUTING.format(columns="id"), params) else None
 
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
