@@ -102,6 +102,8 @@ def _mysql_server(settings: dict[str, Any]) -> Any:
 def missing_mysql_database() -> Iterator[dict[str, Any]]:
     """Settings naming a MariaDB/MySQL database of our own that does not exist yet; dropped
     after."""
+    if connection.vendor != "mysql":
+        pytest.skip("MariaDB/MySQL only")
     settings = {**connection.settings_dict, "NAME": f"wt_ensure_{uuid.uuid4().hex[:12]}"}
     assert not mysql_exists(settings)
     yield settings
@@ -113,8 +115,6 @@ def missing_mysql_database() -> Iterator[dict[str, Any]]:
 def test_ensure_database__creates_a_missing_mysql_database_once(
     missing_mysql_database: dict[str, Any],
 ) -> None:
-    if connection.vendor != "mysql":
-        pytest.skip("MariaDB/MySQL only")
     assert ensure_database(missing_mysql_database) is True
     assert mysql_exists(missing_mysql_database)  # utf8mb4, compared byte for byte
     assert ensure_database(missing_mysql_database) is False
