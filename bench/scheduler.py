@@ -42,7 +42,7 @@ INSERT INTO ash_oban_django_job (kind, name, queue, priority, state, object_pk, 
 SELECT 'trigger', 'testapp.Widget:finish', 'testapp_widget_finish', 2, 'available',
     CAST(w.id AS CHAR), NULL, 'null', '', false, '{}', '{}', '[]', 0, 1, '[]', NOW(6), NOW(6), ''
 FROM testapp_widget w WHERE NOT w.done AND NOT w.errored
-ON DUPLICATE KEY UPDATE id = id
+ON DUPLICATE KEY UPDATE ash_oban_django_job.id = ash_oban_django_job.id
 """
 # Widgets with keys of one width (7 digits) whatever the row count.
 SEED = (
