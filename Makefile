@@ -7,9 +7,18 @@ EXTRA_PIP ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types docs check clean
+.PHONY: demo test lint types docs check clean client-headers
+
+# mysqlclient (the MariaDB/MySQL driver in the dev extra) builds against the client headers,
+# found through pkg-config: install them from Debian's packages when they are missing.
+client-headers:
+	@pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null || { \
+		echo "installing libmariadb-dev and pkg-config (mysqlclient builds against them)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libmariadb-dev pkg-config >/dev/null; }
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory client-headers
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]' $(if $(EXTRA_PIP),'$(EXTRA_PIP)')

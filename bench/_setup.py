@@ -1,27 +1,91 @@
-"""Shared set-up of the benchmarks: a scratch PostgreSQL database with the test models."""
+"""Shared set-up of the benchmarks: a scratch database with the test models.
+
+PostgreSQL by default (`BENCH_SERVER`); with `DATABASE_URL=mysql://user@host:port/...` the
+scratch database is made on that MariaDB/MySQL server instead (the URL's database name is
+not used). Either way the scratch database is `BENCH_DATABASE` (ash_oban_bench).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = os.environ.get("BENCH_DATABASE", "ash_oban_bench")
-SERVER = os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
+_URL = os.environ.get("DATABASE_URL", "")
+MYSQL = _URL.startswith("mysql://")
+SERVER = (
+    _URL.rsplit("/", 1)[0]
+    if MYSQL
+    else os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
+)
 
 
 def database_url() -> str:
     return f"{SERVER}/{BENCH_DB}"
 
 
-def create_database() -> None:
-    """Drop and create the scratch database (through the server's `postgres` database)."""
+def connect(database: str | None = BENCH_DB) -> Any:
+    """A raw DB-API connection to the scratch database (or, with None, to the server)."""
+    if MYSQL:
+        from urllib.parse import urlsplit
+
+        import MySQLdb
+
+        url = urlsplit(SERVER)
+        params: dict[str, Any] = {"host": url.hostname, "user": url.username or "root"}
+        params.update({"port": url.port} if url.port else {})
+        params.update({"password": url.password} if url.password else {})
+        params.update({"database": database} if database else {})
+        return MySQLdb.connect(charset="utf8mb4", **params)
     import psycopg
 
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return psycopg.connect(f"{SERVER}/{database or 'postgres'}", autocommit=database is None)
+
+
+def create_database() -> None:
+    """Drop and create the scratch database."""
+    with connect(None) as conn:
+        if MYSQL:
+            cursor = conn.cursor()
+            cursor.execute(f"DROP DATABASE IF EXISTS `{BENCH_DB}`")
+            cursor.execute(
+                f"CREATE DATABASE `{BENCH_DB}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+        else:
+            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def numbers() -> str:
+    """A row source of `i` from 1 to the statement's parameter (at most 10,000,000)."""
+    if not MYSQL:
+        return "generate_series(1, %s) i"
+    digits = "(SELECT 0 d UNION ALL " + " UNION ALL ".join(f"SELECT {d}" for d in range(1, 10))
+    places = [f"{digits}) p{n}" for n in range(7)]
+    value = " + ".join(f"p{n}.d * {10**n}" for n in range(7))
+    return f"(SELECT {value} + 1 AS i FROM {', '.join(places)} HAVING i <= %s) i"
+
+
+def truncate(*tables: str) -> None:
+    """Empty tables and restart their ids."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if MYSQL:
+            for table in tables:
+                cursor.execute(f"TRUNCATE {table}")
+        else:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+
+
+def analyze(table: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE TABLE {table}" if MYSQL else f"VACUUM ANALYZE {table}")
 
 
 def setup_django(migrate: bool = False) -> None:

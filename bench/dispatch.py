@@ -1,8 +1,9 @@
-"""End-to-end throughput of trigger jobs in a real django-q2 cluster (PostgreSQL).
+"""End-to-end throughput of trigger jobs in a real django-q2 cluster (PostgreSQL, or the
+MariaDB/MySQL server of `DATABASE_URL=mysql://...`).
 
 10,000 jobs whose action updates its row, run by `manage.py qcluster` with 2 workers, from
 the commit that inserts them to the last row updated; against the floor measured in the same
-run: two psycopg processes taking the same rows one transaction each
+run: two processes (psycopg, or mysqlclient) taking the same rows one transaction each
 (`SELECT ... FOR UPDATE SKIP LOCKED`, `UPDATE`, commit). Target: at least 50 % of the floor.
 
 Usage: python bench/dispatch.py [--jobs 10000]
@@ -25,34 +26,40 @@ import _setup  # noqa: E402
 TABLE = "e2eapp_ticket"
 
 
-def floor_worker(url: str) -> int:
-    import psycopg
+# The floor's statements: take the next unprocessed row, skipping locked ones; mark it.
+PICK = f"SELECT id FROM {TABLE} WHERE NOT processed ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+MARK = f"UPDATE {TABLE} SET processed = true WHERE id = %s"
 
+
+def floor_worker(url: str) -> int:
     done = 0
-    with psycopg.connect(url) as conn:
+    conn = _setup.connect()
+    try:
         while True:
-            with conn.transaction():
-                row = conn.execute(
-                    f"SELECT id FROM {TABLE} WHERE NOT processed ORDER BY id LIMIT 1 "
-                    "FOR UPDATE SKIP LOCKED"
-                ).fetchone()
-                if row is None:
-                    return done
-                conn.execute(f"UPDATE {TABLE} SET processed = true WHERE id = %s", row)
+            cursor = conn.cursor()
+            cursor.execute(PICK)
+            row = cursor.fetchone()
+            if row is None:
+                conn.commit()
+                return done
+            cursor.execute(MARK, row)
+            conn.commit()
             done += 1
+    finally:
+        conn.close()
 
 
 def seed(rows: int) -> None:
     from django.db import connection
 
+    _setup.truncate(TABLE, "ash_oban_django_job", "django_q_ormq")
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, ash_oban_django_job, django_q_ormq RESTART IDENTITY")
         cursor.execute(
             f"INSERT INTO {TABLE} (processed, calls, hang_first_attempt, handled_by) "
-            "SELECT false, 0, false, '' FROM generate_series(1, %s)",
+            f"SELECT false, 0, false, '' FROM {_setup.numbers()}",
             [rows],
         )
-        cursor.execute(f"VACUUM ANALYZE {TABLE}")
+    _setup.analyze(TABLE)
 
 
 def measure_floor(rows: int) -> float:
@@ -117,7 +124,10 @@ def main() -> None:
         floor = min(floor, measure_floor(rows))
         ours = min(ours, measure_ours(rows))
     print(f"jobs: {rows:,} (action: one UPDATE of its locked row), 2 worker processes")
-    print(f"raw floor (2 psycopg processes): {floor:6.2f} s  {rows / floor:8,.0f} rows/s")
+    from django.db import connection
+
+    print(f"database: {connection.display_name}")
+    print(f"raw floor (2 processes):         {floor:6.2f} s  {rows / floor:8,.0f} rows/s")
     print(f"qcluster end to end:             {ours:6.2f} s  {rows / ours:8,.0f} jobs/s")
     share = floor / ours
     print(

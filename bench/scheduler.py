@@ -1,7 +1,9 @@
-"""Scheduler throughput and memory (PostgreSQL).
+"""Scheduler throughput and memory (PostgreSQL, or the MariaDB/MySQL server of
+`DATABASE_URL=mysql://...`).
 
 1. A scheduler run over 100,000 matching rows against the floor: one raw
-   `INSERT ... SELECT ... ON CONFLICT DO NOTHING` of the same jobs, measured side by side
+   `INSERT ... SELECT ... ON CONFLICT DO NOTHING` of the same jobs (on MariaDB/MySQL
+   `ON DUPLICATE KEY UPDATE id = id`), measured side by side
    (best of 3 each, the ledger emptied between runs). Target: within 2x of the floor.
 2. Peak Python memory (tracemalloc, above what the process held before the run) of a
    scheduler run over 10,000 and over 1,000,000 rows, each in a fresh process that first ran
@@ -32,30 +34,39 @@ SELECT 'trigger', 'testapp.Widget:finish', 'testapp_widget_finish', 2, 'availabl
 FROM testapp_widget w WHERE NOT w.done AND NOT w.errored
 ON CONFLICT DO NOTHING
 """
+# The same floor on MariaDB/MySQL.
+MYSQL_FLOOR_SQL = """
+INSERT INTO ash_oban_django_job (kind, name, queue, priority, state, object_pk, tenant,
+    tenant_key, args_key, once, args, meta, tags, attempt, max_attempts, errors, inserted_at,
+    scheduled_at, attempted_by)
+SELECT 'trigger', 'testapp.Widget:finish', 'testapp_widget_finish', 2, 'available',
+    CAST(w.id AS CHAR), NULL, 'null', '', false, '{}', '{}', '[]', 0, 1, '[]', NOW(6), NOW(6), ''
+FROM testapp_widget w WHERE NOT w.done AND NOT w.errored
+ON DUPLICATE KEY UPDATE ash_oban_django_job.id = ash_oban_django_job.id
+"""
+# Widgets with keys of one width (7 digits) whatever the row count.
+SEED = (
+    "INSERT INTO testapp_widget (id, name, done, errored, {rank}, tenant, calls, note) "
+    "SELECT 1000000 + i, {name}, false, false, i %% 97, '', 0, '' FROM {numbers}"
+)
 
 
 def seed(rows: int) -> None:
     from django.db import connection
 
+    _setup.truncate("testapp_widget", "ash_oban_django_job")
+    name = "CONCAT('w', i)" if _setup.MYSQL else "'w' || i"
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE testapp_widget, ash_oban_django_job RESTART IDENTITY")
-        # Keys of one width (7 digits) whatever the row count, so runs over 10,000 and over
-        # 1,000,000 rows handle pages of the same size.
-        cursor.execute(
-            "INSERT INTO testapp_widget (id, name, done, errored, rank, tenant, calls, note) "
-            "SELECT 1000000 + i, 'w' || i, false, false, i %% 97, '', 0, '' "
-            "FROM generate_series(1, %s) i",
-            [rows],
-        )
-        cursor.execute("ANALYZE testapp_widget")
+        # Keys of one width whatever the row count, so runs over 10,000 and over 1,000,000
+        # rows handle pages of the same size.
+        rank = "`rank`" if _setup.MYSQL else "rank"  # a reserved word in MySQL 8
+        cursor.execute(SEED.format(name=name, rank=rank, numbers=_setup.numbers()), [rows])
+    _setup.analyze("testapp_widget")
 
 
 def empty_ledger() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE ash_oban_django_job RESTART IDENTITY")
-        cursor.execute("VACUUM ANALYZE ash_oban_django_job")
+    _setup.truncate("ash_oban_django_job")
+    _setup.analyze("ash_oban_django_job")
 
 
 def trigger():  # type: ignore[no-untyped-def]
@@ -87,7 +98,7 @@ def run_floor_once() -> tuple[float, int]:
 
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(FLOOR_SQL)
+        cursor.execute(MYSQL_FLOOR_SQL if _setup.MYSQL else FLOOR_SQL)
         inserted = cursor.rowcount
     return time.perf_counter() - started, inserted
 
@@ -109,7 +120,9 @@ def throughput(rows: int) -> None:
             assert inserted == rows, inserted
             ours.append(seconds)
     best_floor, best_ours = min(floor), min(ours)
-    print(f"rows: {rows:,}")
+    from django.db import connection
+
+    print(f"database: {connection.display_name}, rows: {rows:,}")
     print(f"raw INSERT ... SELECT floor: {best_floor:.3f} s ({rows / best_floor:,.0f} rows/s)")
     print(f"scheduler run:               {best_ours:.3f} s ({rows / best_ours:,.0f} rows/s)")
     ratio = best_ours / best_floor

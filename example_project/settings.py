@@ -1,6 +1,7 @@
 """Settings of the example project, also used by the test suite.
 
-`DATABASE_URL` selects the database (e.g. postgres://postgres@127.0.0.1:5432/test);
+`DATABASE_URL` selects the database (e.g. postgres://postgres@127.0.0.1:5432/test or
+mysql://root@127.0.0.1:3306/test);
 without it everything runs on a local SQLite file.
 """
 
@@ -69,6 +70,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_PATH", "")}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MariaDB / MySQL: full UTF-8, and a test database that compares text byte for byte
+    # (case- and accent-sensitive, as PostgreSQL does), so `where` filters and job lookups
+    # by key behave alike on every database (docs/databases.md).
+    DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"}
 
 CACHES = {
     "default": {

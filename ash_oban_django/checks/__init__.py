@@ -4,13 +4,15 @@
   its model (`check_declarations`, tag `models`).
 - `settings`: the `ASH_OBAN` setting (`check_settings`).
 - `django_q`: the django-q2 settings (`check_django_q`).
+- `database`: the ledger's database server (`check_database`, also tag `database`).
 
-Importing this package registers the three with Django (`apps.py` does it in `ready()`).
+Importing this package registers the four with Django (`apps.py` does it in `ready()`).
 None raises: a check that trips over something unexpected reports E000.
 """
 
+from .database import check_database
 from .declarations import check_declarations
 from .django_q import check_django_q
 from .settings import check_settings
 
-__all__ = ["check_declarations", "check_django_q", "check_settings"]
+__all__ = ["check_database", "check_declarations", "check_django_q", "check_settings"]

@@ -66,6 +66,8 @@ E018 = CheckId("ash_oban_django.E018", checks.Error)
 E019 = CheckId("ash_oban_django.E019", checks.Error)
 # Q_CLUSTER names the Redis broker but the `redis` package is not installed
 E020 = CheckId("ash_oban_django.E020", checks.Error)
+# the ledger's MariaDB or MySQL server is older than MariaDB 10.6 / MySQL 8.0.1
+E021 = CheckId("ash_oban_django.E021", checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

@@ -1,14 +1,15 @@
 """The job ledger: the one place that reads and changes job rows.
 
 Every state change is a verb of `Backend` (see `backend.py`), implemented once per database
-(`postgresql.py`, `sqlite.py`); `engine()` gives the one for the ledger's database. Inserting
+(`postgresql.py`, `mysql.py` for MariaDB and MySQL, `sqlite.py`); `engine()` gives the one for the ledger's database. Inserting
 is done here, on top of the backend's insert, because it also tells the rest of the package
 about the new work: once the transaction commits, `jobs_available` is sent with the queues
 that have new available jobs. The ledger never calls dispatch; dispatch listens.
 
-Uniqueness lives in the database (the partial unique index on `Job`): an insert is
-`INSERT ... ON CONFLICT DO NOTHING`, so a duplicate is a no-op that the caller sees as
-`job.conflict`, whatever runs concurrently.
+Uniqueness lives in the database (the partial unique index on `Job`; on MariaDB and MySQL a
+unique index on a generated column, migration 0003): an insert skips a taken key
+(`ON CONFLICT DO NOTHING`, `ON DUPLICATE KEY UPDATE id = id`), so a duplicate is a no-op that
+the caller sees as `job.conflict`, whatever runs concurrently.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.dispatch import Signal
 from ..conf import settings
 from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job
 from .backend import Backend
+from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .rows import (
     Inserted,
@@ -61,6 +63,7 @@ __all__ = [
 
 # The ledger's backend for each database vendor Django reports.
 BACKENDS: dict[str, type[Backend]] = {
+    MySQLBackend.vendor: MySQLBackend,
     PostgreSQLBackend.vendor: PostgreSQLBackend,
     SQLiteBackend.vendor: SQLiteBackend,
 }

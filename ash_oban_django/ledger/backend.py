@@ -57,6 +57,12 @@ class Backend:
     # False where a running job's row lock cannot be told from an orphan's (SQLite): the
     # rescue then waits `RESCUE_WITHOUT_LOCKS_AFTER` instead of `RESCUE_AFTER`.
     rescues_by_lock: ClassVar[bool] = True
+    # The backend's statement for `lock_executing`, and every column of a job as it quotes
+    # them. Parameters: id, executing, attempt; `{columns}` is filled in.
+    lock_executing_sql: ClassVar[str]
+    job_columns: ClassVar[str] = JOB_COLUMNS
+    # How many statements `insert` runs at most for a page, whatever its rows (up to a chunk).
+    insert_statements: ClassVar[int] = 1
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -89,7 +95,12 @@ class Backend:
         """Lock the row of a job still `executing` the same attempt (in the caller's
         transaction); None when it moved on (rescued, or run by someone else). The job is
         returned as given unless `refresh` asks for the row's values."""
-        raise NotImplementedError
+        params = [job.pk, State.EXECUTING, job.attempt]
+        if refresh:
+            found = self.fetch(self.lock_executing_sql.format(columns=self.job_columns), params)
+            return found[0] if found else None
+        sql = self.lock_executing_sql.format(columns="id")
+        return job if self.execute(sql, params) else None
 
     def serialize(self, name: str) -> None:
         """Hold a lock named `name` until the caller's transaction ends."""
@@ -97,8 +108,19 @@ class Backend:
 
     def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         """An `executing` job attempted before the cutoff whose worker is gone, locked in
-        the caller's transaction, but none of the ids in `skip`; None when there is none."""
-        raise NotImplementedError
+        the caller's transaction, but none of the ids in `skip`; None when there is none.
+
+        With row locks (`rescues_by_lock`), a live attempt holds its job's lock, so the first
+        such job `SKIP LOCKED` can take is an orphan; a backend without them overrides this.
+        """
+        return (
+            self.jobs()
+            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
+            .select_for_update(skip_locked=True)
+            .order_by("id")
+            .first()
+        )
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -69,6 +68,7 @@ INSERT = (
 
 class PostgreSQLBackend(Backend):
     vendor = "postgresql"
+    lock_executing_sql = LOCK_EXECUTING
 
     def insert(self, rows: Rows) -> list[Inserted]:
         # The statement does not grow with the rows, and no value is quoted twice.
@@ -125,13 +125,6 @@ class PostgreSQLBackend(Backend):
         claimed = self.fetch(COMPLETE_AND_CLAIM, [*done, *claim])
         return claimed[0] if claimed else None
 
-    def lock_executing(self, job: Job, *, refresh: bool = False) -> Job | None:
-        params = [job.pk, State.EXECUTING, job.attempt]
-        if refresh:
-            found = self.fetch(LOCK_EXECUTING.format(columns=JOB_COLUMNS), params)
-            return found[0] if found else None
-        return job if self.execute(LOCK_EXECUTING.format(columns="id"), params) else None
-
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
 
@@ -152,16 +145,6 @@ class PostgreSQLBackend(Backend):
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
         self.execute(STATEMENT_TIMEOUT, [previous])
-
-    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
-        return (
-            self.jobs()
-            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
-            .exclude(pk__in=skip)
-            .select_for_update(skip_locked=True)
-            .order_by("id")
-            .first()
-        )
 
 
 def _lead_key(name: str) -> int:

@@ -13,12 +13,13 @@ from django.db.models import F, QuerySet
 
 from ..models import Job
 from ..states import RUNNABLE_STATES, State
-from .backend import JOB_COLUMNS, TABLE, Backend
+from .backend import TABLE, Backend
 from .rows import ATTNAMES, FIELDS, RETURNING, Inserted, Rows, node_name, now
 
 # Insert rows given one by one. Parameters: every column of every row, in `ATTNAMES` order.
 INSERT = f"INSERT INTO {TABLE} ({{columns}}) VALUES {{values}} ON CONFLICT DO NOTHING {RETURNING}"
-# Read a job still executing the given attempt. Parameters: id, executing, attempt.
+# Read a job still executing the given attempt (the caller's transaction is SQLite's lock:
+# writers are serialised). Parameters: id, executing, attempt.
 SELECT_EXECUTING = f"SELECT {{columns}} FROM {TABLE} WHERE id = %s AND state = %s AND attempt = %s"
 # Rows per INSERT statement: keeps SQLite under its bound-parameter limit.
 INSERT_CHUNK = 500
@@ -26,6 +27,7 @@ INSERT_CHUNK = 500
 
 class SQLiteBackend(Backend):
     vendor = "sqlite"
+    lock_executing_sql = SELECT_EXECUTING
     rescues_by_lock = False
 
     def insert(self, rows: Rows) -> list[Inserted]:
@@ -64,14 +66,6 @@ class SQLiteBackend(Backend):
             if self.jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
         ]
         return list(self.jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
-
-    def lock_executing(self, job: Job, *, refresh: bool = False) -> Job | None:
-        # The caller's transaction is SQLite's lock: writers are serialised.
-        params = [job.pk, State.EXECUTING, job.attempt]
-        if refresh:
-            found = self.fetch(SELECT_EXECUTING.format(columns=JOB_COLUMNS), params)
-            return found[0] if found else None
-        return job if self.execute(SELECT_EXECUTING.format(columns="id"), params) else None
 
     def serialize(self, name: str) -> None:
         """Nothing to do: SQLite runs one writing transaction at a time."""

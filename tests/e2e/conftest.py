@@ -1,4 +1,4 @@
-"""Real `qcluster` processes against the test database (PostgreSQL)."""
+"""Real `qcluster` processes against the test database (PostgreSQL, MariaDB or MySQL)."""
 
 from __future__ import annotations
 
@@ -36,14 +36,19 @@ class Cluster:
                 self.process.wait(10)
 
 
+# The URL scheme of each database vendor whose test database subprocesses can share.
+SCHEMES = {"postgresql": "postgres", "mysql": "mysql"}
+
+
 def run_database_url() -> str:
-    """`DATABASE_URL` of the database pytest-django created for this run (PostgreSQL), for
-    subprocesses: they must never run on the database the user's `DATABASE_URL` names."""
+    """`DATABASE_URL` of the database pytest-django created for this run (PostgreSQL, MariaDB
+    or MySQL), for subprocesses: they must never run on the database the user's
+    `DATABASE_URL` names."""
     settings = connection.settings_dict
     password = f":{quote(settings['PASSWORD'], safe='')}" if settings["PASSWORD"] else ""
     return (
-        f"postgres://{settings['USER']}{password}@{settings['HOST']}:{settings['PORT']}/"
-        f"{settings['NAME']}"
+        f"{SCHEMES[connection.vendor]}://{settings['USER']}{password}@{settings['HOST']}:"
+        f"{settings['PORT']}/{settings['NAME']}"
     )
 
 

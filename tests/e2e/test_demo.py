@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.e2e.conftest import ROOT, run_database_url
+from tests.e2e.conftest import ROOT, SCHEMES, run_database_url
 from tests.processes import environ_without, run_python
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
 def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(
     transactional_db: None, tmp_path: Path
 ) -> None:
-    if connection.vendor == "postgresql":
+    if connection.vendor in SCHEMES:
         expected = connection.settings_dict["NAME"]  # test_<name>, made by pytest-django
         done = run_demo(DATABASE_URL=run_database_url())
     else:

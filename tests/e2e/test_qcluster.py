@@ -1,4 +1,5 @@
-"""End to end: jobs run in real django-q2 clusters (docs/operations.md). PostgreSQL only."""
+"""End to end: jobs run in real django-q2 clusters (docs/operations.md), on databases with
+row locks (PostgreSQL, MariaDB, MySQL)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ash_oban_django.models import Job
 from tests.e2e.conftest import Cluster, wait_until
 from tests.e2eapp.models import Ticket
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.row_locks, pytest.mark.slow]
 
 SCHEDULER = "e2eapp.Ticket:handle:scheduler"
 

@@ -50,9 +50,22 @@ def test_ensure_database__leaves_sqlite_to_its_first_connection(tmp_path: Any) -
     assert not path.exists()
 
 
-def test_ensure_database__unreachable_server_is_one_line_that_says_how() -> None:
+@pytest.mark.parametrize(
+    ("engine", "how"),
+    [
+        ("postgresql", "createdb -h 127.0.0.1 -p 1 -U nobody shop"),
+        (
+            "mysql",
+            "mariadb -h127.0.0.1 -P1 -unobody -e "
+            "'CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_bin'",
+        ),
+    ],
+)
+def test_ensure_database__unreachable_server_is_one_line_that_says_how(
+    engine: str, how: str
+) -> None:
     settings = {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": f"django.db.backends.{engine}",
         "NAME": "shop",
         "HOST": "127.0.0.1",
         "PORT": "1",
@@ -63,6 +76,45 @@ def test_ensure_database__unreachable_server_is_one_line_that_says_how() -> None
         ensure_database(settings)
     message = str(failed.value)
     assert "\n" not in message
-    assert message.endswith(
-        "create it with `createdb -h 127.0.0.1 -p 1 -U nobody shop` or fix DATABASE_URL."
-    )
+    assert message.startswith("Database 'shop' is missing and could not be created (")
+    assert message.endswith(f"create it with `{how}` or fix DATABASE_URL.")
+
+
+def mysql_exists(settings: dict[str, Any]) -> bool:
+    with _mysql_server(settings) as db, db.cursor() as cursor:
+        cursor.execute(
+            "SELECT default_collation_name FROM information_schema.schemata "
+            "WHERE schema_name = %s",
+            [settings["NAME"]],
+        )
+        found = cursor.fetchone()
+    return found is not None and found[0] == "utf8mb4_bin"
+
+
+def _mysql_server(settings: dict[str, Any]) -> Any:
+    import MySQLdb
+
+    params = {"host": settings["HOST"], "user": settings["USER"], "port": int(settings["PORT"])}
+    return MySQLdb.connect(password=settings["PASSWORD"] or "", **params)
+
+
+@pytest.fixture
+def missing_mysql_database() -> Iterator[dict[str, Any]]:
+    """Settings naming a MariaDB/MySQL database of our own that does not exist yet; dropped
+    after."""
+    if connection.vendor != "mysql":
+        pytest.skip("MariaDB/MySQL only")
+    settings = {**connection.settings_dict, "NAME": f"wt_ensure_{uuid.uuid4().hex[:12]}"}
+    assert not mysql_exists(settings)
+    yield settings
+    with _mysql_server(settings) as db, db.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{settings['NAME']}`")
+
+
+@pytest.mark.row_locks
+def test_ensure_database__creates_a_missing_mysql_database_once(
+    missing_mysql_database: dict[str, Any],
+) -> None:
+    assert ensure_database(missing_mysql_database) is True
+    assert mysql_exists(missing_mysql_database)  # utf8mb4, compared byte for byte
+    assert ensure_database(missing_mysql_database) is False

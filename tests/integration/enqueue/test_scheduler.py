@@ -15,6 +15,7 @@ from ash_oban_django import (
     ScheduledAction,
     Trigger,
     build_trigger,
+    ledger,
     register,
     run_trigger,
     run_triggers,
@@ -296,7 +297,8 @@ def test_run_triggers__inserts_all_with_one_statement(
 ) -> None:
     made = widgets(1, 2, 3)
     run_trigger(made[0], "finish")
-    with django_assert_num_queries(1):
+    # One statement (three on MariaDB/MySQL, see ledger/mysql.py), whatever the rows.
+    with django_assert_num_queries(ledger.engine().insert_statements):
         jobs = run_triggers(made, "finish")
     assert [j.conflict for j in jobs] == [True, False, False]
     assert_triggered(made[1], "finish")

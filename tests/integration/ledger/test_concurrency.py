@@ -1,4 +1,5 @@
-"""Concurrency on real PostgreSQL: threads with their own connections and transactions."""
+"""Concurrency on databases with row locks (PostgreSQL, MariaDB, MySQL): threads with their
+own connections and transactions."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ash_oban_django.registry import registry
 from ash_oban_django.worker import perform
 from tests.testapp.models import Widget
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.row_locks, pytest.mark.django_db(transaction=True)]
 
 QUEUE = "testapp_widget_finish"
 
@@ -192,4 +193,4 @@ def test_rescue__orphan_is_rescued_only_when_its_lock_is_gone(
     job = Job.objects.get(pk=claimed.pk)
     assert (job.state, job.attempt) == ("available", 1)
     assert job.errors[0]["error"].startswith("JobOrphaned: the worker running attempt 1")
-    assert connection.vendor == "postgresql"
+    assert connection.vendor in ("postgresql", "mysql")

@@ -525,6 +525,15 @@ def test_worker__an_outcome_the_database_refuses_is_recorded_with_a_stand_in(
         assert Widget.objects.get(pk=widget.pk).errored
 
 
+# A statement that blocks for 10 seconds, and how to read the statement time limit, per
+# database that can bound statements.
+SLEEP = {"postgresql": "SELECT pg_sleep(10)", "mysql": "SELECT SLEEP(10)"}
+STATEMENT_LIMIT = {
+    "postgresql": ("SHOW statement_timeout", ("0",)),
+    "mysql": ("SELECT @@SESSION.max_statement_time", (0.0,)),
+}
+
+
 class SlowQuery(Widget):
     class Meta:
         proxy = True
@@ -532,13 +541,16 @@ class SlowQuery(Widget):
 
     def finish(self, **inputs: Any) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_sleep(10)")
+            cursor.execute(SLEEP[connection.vendor])
 
 
-@pytest.mark.postgres
+@pytest.mark.row_locks
 def test_worker__timeout_bounds_a_blocking_statement(ash_oban: Any) -> None:
     """The database cancels a statement still running at the deadline: the attempt, and the
-    lock on the job's row, end on time."""
+    lock on the job's row, end on time (PostgreSQL's statement_timeout, MariaDB's
+    max_statement_time)."""
+    if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
+        pytest.skip("MySQL bounds only SELECTs, and SLEEP() returns 1 when interrupted")
     trigger = Trigger("finish", where=Q(errored=False), scheduler_cron=None, timeout=1)
     with register(SlowQuery, triggers=[trigger]):
         job = run_trigger(SlowQuery.objects.create(), "finish")
@@ -549,9 +561,10 @@ def test_worker__timeout_bounds_a_blocking_statement(ash_oban: Any) -> None:
     assert elapsed < 4, f"the attempt took {elapsed:.1f}s with timeout=1"
     assert job.state == "discarded"
     assert job.errors[0]["error"].startswith("JobTimeout: the attempt ran longer than its timeout")
+    read_limit, unbounded = STATEMENT_LIMIT[connection.vendor]
     with connection.cursor() as cursor:  # the bound was lifted with the attempt
-        cursor.execute("SHOW statement_timeout")
-        assert cursor.fetchone() == ("0",)
+        cursor.execute(read_limit)
+        assert cursor.fetchone() == unbounded
 
 
 class Async(Widget):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ash_oban_django', '0002_job_args_key'),
+        ('ash_oban_django', '0003_mysql_keys'),
     ]
 
     operations = [
