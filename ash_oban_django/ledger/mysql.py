@@ -73,6 +73,11 @@ SERIALIZE = (
     "INSERT INTO ash_oban_django_lock (name_hash) VALUES (UNHEX(SHA2(%s, 256))) "
     "ON DUPLICATE KEY UPDATE name_hash = name_hash"
 )
+# Take a named lock of the session unless it holds it already; 1 when it holds it. The lock
+# dies with the session, so a killed leader frees it at once. Parameter: the name, twice.
+LEAD = "SELECT CASE WHEN IS_USED_LOCK(%s) = CONNECTION_ID() THEN 1 ELSE GET_LOCK(%s, 0) END"
+# Release that named lock. Parameter: the name.
+RESIGN = "SELECT RELEASE_LOCK(%s)"
 # MariaDB: the session's statement time limit in seconds (0: none), every statement.
 MARIADB_TIMEOUT = ("max_statement_time", "SELECT @@SESSION.max_statement_time")
 # MySQL: the session's time limit of read-only SELECTs in milliseconds (0: none).
@@ -180,6 +185,16 @@ class MySQLBackend(Backend):
         # rollback (Django has no hook to release it then), while a row lock ends with the
         # transaction, whichever way it ends, as PostgreSQL's advisory xact lock does.
         self.execute(SERIALIZE, [name])
+
+    def elect(self, name: str, node: str, ttl: float) -> bool:
+        # The session's named lock decides; the lease row says who leads, for those who look.
+        lock = f"ash_oban_django:lead:{name}"
+        (holds,) = self.execute(LEAD, [lock, lock])
+        return bool(holds) and self.lease(name, node, ttl, take_over=True)
+
+    def resign(self, name: str, node: str) -> None:
+        super().resign(name, node)
+        self.execute(RESIGN, [f"ash_oban_django:lead:{name}"])
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:
