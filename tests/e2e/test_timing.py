@@ -22,7 +22,7 @@ from ash_oban_django.models import Job, Peer
 from tests.e2e.conftest import Cluster, wait_until
 from tests.e2eapp.models import Ticket
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.row_locks, pytest.mark.slow]
 
 SCHEDULER = "e2eapp.Ticket:handle:scheduler"
 BUSY = "e2eapp.Ticket:busy"
