@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,11 @@ def test_docs__build_strict(tmp_path: Path) -> None:
     declarations = (site / "declarations" / "index.html").read_text()
     assert "<code>max_scheduler_attempts</code>" in declarations
     assert not (site / "hooks.py").exists()
+
+
+def test_docs__the_settings_page_lists_every_setting() -> None:
+    from ash_oban_django.conf import SETTINGS
+
+    page = (ROOT / "docs" / "settings.md").read_text()
+    listed = re.findall(r"^\| `([A-Z_]+)` \|", page, re.M)
+    assert sorted(listed) == sorted(SETTINGS)
