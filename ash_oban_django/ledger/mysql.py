@@ -14,10 +14,8 @@ a `SELECT ... FOR UPDATE` run in autocommit at once.
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -37,7 +35,7 @@ MINIMUM_MYSQL = (8, 0, 1)
 # The next runnable jobs of one queue by priority, scheduled_at, id, through the
 # `runnable_queue` index; rows others hold are skipped. Parameters: queue, now, limit.
 PICK_NEXT = (
-    f"SELECT id FROM {TABLE} WHERE runnable_queue = %s AND scheduled_at <= %s "
+    f"SELECT {JOB_COLUMNS} FROM {TABLE} WHERE runnable_queue = %s AND scheduled_at <= %s "
     "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 # Move picked jobs to `executing`. Parameters: executing, now, node; the ids are inlined.
@@ -49,23 +47,35 @@ CLAIM = (
 SELECT_BY_IDS = f"SELECT {JOB_COLUMNS} FROM {TABLE} WHERE id IN ({{ids}})"
 # Mark one job completed. Parameters: completed, now, id.
 COMPLETE = f"UPDATE {TABLE} SET state = %s, completed_at = %s WHERE id = %s"
+# Mark one job completed and move the next, picked and locked, to `executing`, in one
+# statement. Parameters: done id, completed, executing; done id, now; next id, now; next id,
+# node; done id, next id.
+COMPLETE_AND_CLAIM = (
+    f"UPDATE {TABLE} SET state = IF(id = %s, %s, %s), "
+    "completed_at = IF(id = %s, %s, completed_at), "
+    "attempt = IF(id = %s, attempt + 1, attempt), attempted_at = IF(id = %s, %s, attempted_at), "
+    "attempted_by = IF(id = %s, %s, attempted_by) WHERE id IN (%s, %s)"
+)
 # Lock a job still executing the given attempt. Parameters: id, executing, attempt.
 LOCK_EXECUTING = (
     f"SELECT {{columns}} FROM {TABLE} WHERE id = %s AND state = %s AND attempt = %s FOR UPDATE"
 )
 # The keys among the given digests that existing jobs hold. A plain read: no locks.
 TAKEN = f"SELECT unique_key_hash FROM {TABLE} WHERE unique_key_hash IN ({{hashes}})"
-# Insert rows given one by one; a row whose unique key is taken is a no-op (an update that
-# changes nothing). Unlike `INSERT IGNORE`, any other error stays an error.
-INSERT = f"INSERT INTO {TABLE} ({{columns}}) VALUES {{values}} ON DUPLICATE KEY UPDATE id = id"
-# What an insert reports of the rows it made, found by the marker it wrote in
-# `attempted_by`, from the first id it generated on. Parameters: first id, marker.
+# Insert a page of jobs: the values all rows share are sent once, in the select list; the
+# others come from a derived table of one `SELECT` per row. A row whose unique key is taken
+# is a no-op (an update that changes nothing); unlike `INSERT IGNORE`, any other error stays
+# an error.
+INSERT = (
+    f"INSERT INTO {TABLE} ({{columns}}) SELECT {{select}} FROM ({{rows}}) AS page "
+    "ON DUPLICATE KEY UPDATE id = id"
+)
+# What an insert reports of the rows it made: those of its key digests, from the first id it
+# generated on. Parameters: the digests, then the first id.
 INSERTED = (
     f"SELECT id, {', '.join(UNIQUE_KEY)}, queue, state FROM {TABLE} "
-    "WHERE id >= %s AND attempted_by = %s ORDER BY id"
+    "WHERE unique_key_hash IN ({hashes}) AND id >= %s ORDER BY id"
 )
-# Give the inserted rows their `attempted_by` back. Parameters: value, first id, marker.
-UNMARK = f"UPDATE {TABLE} SET attempted_by = %s WHERE id >= %s AND attempted_by = %s"
 # Create a named lock's row or lock it, until the transaction ends. On a taken key the update
 # takes an exclusive lock at once, so concurrent first uses queue up instead of deadlocking.
 # Parameter: name.
@@ -99,30 +109,32 @@ class MySQLBackend(Backend):
     vendor = "mysql"
     lock_executing_sql = LOCK_EXECUTING
     job_columns = JOB_COLUMNS
-    insert_statements = 5  # lock, keys taken, insert, read back, unmark
+    insert_statements = 4  # lock, keys taken, insert, read back
 
     def insert(self, rows: Rows) -> list[Inserted]:
-        # 1. Rows whose key an existing job holds are left out first, by a plain read: an
-        #    insert that meets a taken key locks that job's index entry, and a worker then
-        #    completing the job (its key leaves the index) would deadlock with it. What remains
-        #    meets a taken key only in a race with another insert, as on PostgreSQL.
-        #    Inserts of one declaration's jobs are serialised (a lock per name, held to the
-        #    end of the transaction): two inserts that meet the same taken key would otherwise
-        #    both lock the gap after the newest job and deadlock on it.
-        # 2. Neither database reports which rows a conflict-skipping insert made (MySQL has
-        #    no RETURNING; MariaDB's also returns the rows kept), so they are written with a
-        #    marker no other insert uses, read back by it, and given their value again, in one
-        #    transaction: no other transaction ever sees the marker.
+        # Rows whose key an existing job holds are left out first, by a plain read: an insert
+        # that meets a taken key locks that job's index entry, and a worker then completing
+        # the job (its key leaves the index) would deadlock with it. Inserts of one
+        # declaration's jobs are serialised (a lock per name, held to the end of the
+        # transaction): two inserts that meet the same key would otherwise both lock the gap
+        # after the newest job and deadlock on it. So within the lock no other insert can take
+        # a key this one found free, and the rows it made are those of its digests from the
+        # first id it generated on (neither database reports them: MySQL has no RETURNING,
+        # and MariaDB's also returns the rows an ON DUPLICATE KEY kept).
         connection = self.connection
         values = {n: [v] * len(rows) for n, v in rows.common.items()} | rows.varying
         hashes = [key_hash(*key) for key in zip(*(values[n] for n in UNIQUE_KEY), strict=True)]
-        marker = f"inserting:{uuid.uuid4().hex}"
-        restore = rows.common.get("attempted_by", "")
+        common = [n for n in ATTNAMES if n in rows.common]
+        varying = [n for n in ATTNAMES if n not in rows.common]
+        shared = [FIELDS[n].get_db_prep_save(rows.common[n], connection) for n in common]
         prepared = {
-            n: [FIELDS[n].get_db_prep_save(v, connection) for v in vs] for n, vs in values.items()
+            n: [FIELDS[n].get_db_prep_save(v, connection) for v in rows.varying[n]] for n in varying
         }
-        prepared["attempted_by"] = [marker] * len(rows)
-        row = "(" + ", ".join(["%s"] * len(ATTNAMES)) + ")"
+        select = ", ".join(
+            "%s" if n in rows.common else f"page.c{varying.index(n)}" for n in ATTNAMES
+        )
+        first_row = "SELECT " + ", ".join(f"%s AS c{i}" for i in range(len(varying)))
+        next_row = "SELECT " + ", ".join(["%s"] * len(varying))
         columns = ", ".join(f"`{FIELDS[n].column}`" for n in ATTNAMES)
         first_ids = []
         with transaction.atomic(using=self.alias, savepoint=False), connection.cursor() as cursor:
@@ -133,52 +145,79 @@ class MySQLBackend(Backend):
             free = [i for i, h in enumerate(hashes) if h not in taken]
             for start in range(0, len(free), INSERT_CHUNK):
                 chunk = free[start : start + INSERT_CHUNK]
-                params = [prepared[n][i] for i in chunk for n in ATTNAMES]
-                sql = INSERT.format(columns=columns, values=", ".join([row] * len(chunk)))
-                cursor.execute(sql, params)
+                page = " UNION ALL ".join([first_row, *[next_row] * (len(chunk) - 1)])
+                params = [*shared, *(prepared[n][i] for i in chunk for n in varying)]
+                cursor.execute(INSERT.format(columns=columns, select=select, rows=page), params)
                 # The first id this statement generated; 0 when every row was a conflict.
-                # A statement's rows get increasing ids, so its rows have this id or a later.
                 if cursor.lastrowid:
                     first_ids.append(cursor.lastrowid)
             if not first_ids:
                 return []
-            cursor.execute(INSERTED, [min(first_ids), marker])
+            inserted_hashes = [hashes[i] for i in free]
+            cursor.execute(
+                INSERTED.format(hashes=", ".join(["%s"] * len(inserted_hashes))),
+                [*inserted_hashes, min(first_ids)],
+            )
             inserted: list[Inserted] = list(cursor.fetchall())
-            cursor.execute(UNMARK, [restore, min(first_ids), marker])
         return inserted
 
     def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
         if max_running is not None:
             return super().claim(queue, limit, max_running=max_running)
-        # The dispatch path's claim runs once per job: written out, on the claim index.
-        return self._claim(PICK_NEXT, [queue, now(), limit])
+        # The dispatch path's claim runs once per job: written out, on the claim index, the
+        # picked rows read whole, so they need no second read.
+        with transaction.atomic(using=self.alias, savepoint=False):
+            picked = self.fetch(PICK_NEXT, [queue, now(), limit])
+            if picked:
+                self._mark_claimed(picked)
+        return picked
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
         pick = candidates.order_by("priority", "scheduled_at", "id").values("id")[:limit]
         sql, params = pick.query.get_compiler(connection=self.connection).as_sql()
-        return self._claim(f"{sql} FOR UPDATE SKIP LOCKED", list(params))
-
-    def _claim(self, pick: str, params: Sequence[Any]) -> list[Job]:
         # MySQL takes no LIMIT in an `IN` subquery: pick, then update, in one transaction
         # that holds the picked rows' locks.
         with transaction.atomic(using=self.alias, savepoint=False):
             with self.connection.cursor() as cursor:
-                cursor.execute(pick, params)
+                cursor.execute(f"{sql} FOR UPDATE SKIP LOCKED", params)
                 ids = ", ".join(str(int(pk)) for (pk,) in cursor.fetchall())
-                if not ids:
-                    return []
-                cursor.execute(CLAIM.format(ids=ids), [State.EXECUTING, now(), node_name()])
-            claimed = self.fetch(SELECT_BY_IDS.format(ids=ids), [])
-        return sorted(claimed, key=lambda job: (job.priority, job.scheduled_at, job.id))
+            if not ids:
+                return []
+            picked = self.fetch(SELECT_BY_IDS.format(ids=ids), [])
+            self._mark_claimed(picked)
+        return sorted(picked, key=lambda job: (job.priority, job.scheduled_at, job.id))
+
+    def _mark_claimed(self, picked: list[Job]) -> None:
+        """Move picked (locked) jobs to `executing`, in the database and on the objects."""
+        at, node = now(), node_name()
+        ids = ", ".join(str(int(job.pk)) for job in picked)
+        self.execute(CLAIM.format(ids=ids), [State.EXECUTING, at, node])
+        for job in picked:
+            job.state, job.attempt = State.EXECUTING, job.attempt + 1
+            job.attempted_at, job.attempted_by = at, node
 
     def complete(self, job: Job, *, claim_from: str | None = None) -> Job | None:
         job.state, job.completed_at = State.COMPLETED, now()
-        self.execute(COMPLETE, [job.state, job.completed_at, job.pk])
-        if claim_from is None:
+        picked = self.fetch(PICK_NEXT, [claim_from, now(), 1]) if claim_from else []
+        if not picked:
+            self.execute(COMPLETE, [job.state, job.completed_at, job.pk])
             return None
         # In the attempt's transaction: the next job's claim commits with this completion.
-        claimed = self._claim(PICK_NEXT, [claim_from, now(), 1])
-        return claimed[0] if claimed else None
+        (following,) = picked
+        at, node = now(), node_name()
+        self.execute(
+            COMPLETE_AND_CLAIM,
+            [
+                *(job.pk, State.COMPLETED, State.EXECUTING),
+                *(job.pk, job.completed_at),
+                *(following.pk, following.pk, at),
+                *(following.pk, node),
+                *(job.pk, following.pk),
+            ],
+        )
+        following.state, following.attempt = State.EXECUTING, following.attempt + 1
+        following.attempted_at, following.attempted_by = at, node
+        return following
 
     def serialize(self, name: str) -> None:
         # A row lock, not GET_LOCK(): a named lock belongs to the session and outlives a
