@@ -101,3 +101,20 @@ def setup_django(migrate: bool = False) -> None:
 
         call_command("migrate", run_syncdb=True, verbosity=0)
         call_command("createcachetable", verbosity=0)
+
+
+def start_cluster(log: Any, **env: str) -> Any:
+    """`manage.py qcluster` with 2 workers on the scratch database, its output to `log`
+    (appended); `env` adds to the environment."""
+    import subprocess
+
+    environment = {**os.environ, "Q_WORKERS": "2", "ASH_OBAN_LOG": "ERROR", **env}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,19 +70,6 @@ def measure_floor(rows: int) -> float:
     return seconds
 
 
-def start_cluster(log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "Q_WORKERS": "2", "ASH_OBAN_LOG": "ERROR", "E2E_NO_CRON": "1"}
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=_setup.ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def measure_ours(rows: int) -> float:
     from django.db import transaction
 
@@ -93,7 +78,9 @@ def measure_ours(rows: int) -> float:
     from tests.e2eapp.models import Ticket
 
     seed(rows)
-    cluster = start_cluster(Path("/tmp/ash_oban_bench_qcluster.log"))
+    log = Path("/tmp/ash_oban_bench_qcluster.log")
+    log.write_bytes(b"")
+    cluster = _setup.start_cluster(log, E2E_NO_CRON="1")
     try:
         time.sleep(4)  # the cluster's workers are up and polling
         with transaction.atomic():

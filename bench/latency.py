@@ -36,19 +36,6 @@ import _setup  # noqa: E402
 LOG = Path("/tmp/ash_oban_bench_latency.log")
 
 
-def start_cluster() -> subprocess.Popen[bytes]:
-    env = {**os.environ, "Q_WORKERS": "2", "ASH_OBAN_LOG": "ERROR"}
-    with LOG.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=_setup.ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def wait(condition: Callable[[], Any], timeout: float, what: str) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -186,7 +173,7 @@ def main() -> None:
     from ash_oban_django.models import Peer
 
     LOG.write_bytes(b"")
-    cluster = start_cluster()
+    cluster = _setup.start_cluster(LOG)
     try:
         wait(lambda: Peer.objects.filter(name=LEASE).exists(), 60, "a leader")
         since = timezone.now()
