@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db.models import F, QuerySet
 
 from ..models import Job
-from ..states import RUNNABLE_STATES, State
+from ..states import State
 from .backend import TABLE, Backend
 from .rows import ATTNAMES, FIELDS, RETURNING, Inserted, Rows, node_name, now
 
@@ -52,7 +52,9 @@ class SQLiteBackend(Backend):
         return inserted
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
-        # No row locks: each job is taken by its own compare-and-set.
+        # No row locks: each job is taken by its own compare-and-set, which applies the
+        # candidates' whole filter again, in the same statement: a job read as a candidate
+        # that another worker has since run and made `retryable` (due later) is not taken.
         changes = {
             "state": State.EXECUTING,
             "attempt": F("attempt") + 1,
@@ -63,7 +65,7 @@ class SQLiteBackend(Backend):
         picked = [
             pk
             for pk in ordered.values_list("id", flat=True)[:limit]
-            if self.jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
+            if candidates.filter(id=pk).update(**changes)
         ]
         return list(self.jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
 

@@ -68,7 +68,7 @@ def wait_for_work(database: Path, log: Path) -> tuple[tuple[Any, ...], list[str]
         with sqlite3.connect(database, timeout=30) as db:
             retry = db.execute(
                 "SELECT (julianday(attempted_at) - julianday(scheduled_at)) * 86400, inserted_at, "
-                "scheduled_at, attempted_at, errors, attempted_by "
+                "scheduled_at, attempted_at, completed_at, errors, attempted_by "
                 "FROM ash_oban_django_job WHERE name = 'e2eapp.Ticket:retry_once' "
                 "AND state = 'completed' AND attempt = 2"
             ).fetchone()

@@ -92,6 +92,30 @@ def test_claim__by_priority_then_scheduled_at_then_id_and_never_twice(engine: Ba
     assert (job.state, job.attempt, bool(job.attempted_by)) == ("executing", 1, True)
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the backend without row locks")
+def test_claim_among__a_candidate_another_worker_ran_meanwhile_is_not_taken(
+    engine: Backend,
+) -> None:
+    """Without row locks a claim reads its candidates, then takes each by compare-and-set.
+    Another worker may run a candidate in between and leave it `retryable`, due later: the
+    compare-and-set must not take it now."""
+    (job,) = ledger.insert([new(object_pk="r")])
+    meanwhile: list[str] = []
+
+    def other_worker_first(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("UPDATE") and not meanwhile:
+            meanwhile.append(sql)  # it ran the job, which failed: retryable, due in a minute
+            Job.objects.filter(pk=job.pk).update(
+                state="retryable", attempt=1, scheduled_at=ledger.schedule_in(60)
+            )
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(other_worker_first):
+        claimed = engine.claim(QUEUE, 1)
+    assert meanwhile and claimed == []
+    assert Job.objects.get(pk=job.pk).state == "retryable"
+
+
 def test_claim__max_running_caps_the_queue(engine: Backend) -> None:
     ledger.insert([new(object_pk=str(i)) for i in range(4)])
     assert len(engine.claim(QUEUE, 10, max_running=3)) == 3
