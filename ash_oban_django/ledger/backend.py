@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from ..models import Job, Peer
+from ..models import Job, Peer, Queue
 from ..states import (
     INCOMPLETE_STATES,
     ON_ERROR_HANDLED,
@@ -74,9 +74,17 @@ class Backend:
     def jobs(self) -> QuerySet[Job]:
         return Job.objects.using(self.alias)
 
-    def runnable(self, queue: str | None = None) -> QuerySet[Job]:
-        """Jobs a claim may take now: available, or scheduled/retryable and due."""
+    def queues(self) -> QuerySet[Queue]:
+        """The queues' runtime controls (`ledger.queues`)."""
+        return Queue.objects.using(self.alias)
+
+    def runnable(self, queue: str | None = None, *, unlimited: bool = False) -> QuerySet[Job]:
+        """Jobs a claim may take now: available, or scheduled/retryable and due, of a queue
+        that is not paused. With `unlimited`, not of a queue given a limit at runtime either
+        (those are claimed by counting their running jobs: `claim` with `max_running`)."""
+        held = Q(paused=True) | Q(limit__isnull=False) if unlimited else Q(paused=True)
         queryset = self.jobs().filter(state__in=RUNNABLE_STATES, scheduled_at__lte=now())
+        queryset = queryset.exclude(queue__in=self.queues().filter(held).values("name"))
         return queryset if queue is None else queryset.filter(queue=queue)
 
     # -- database-specific verbs -------------------------------------------------------------
@@ -132,11 +140,21 @@ class Backend:
 
     def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
         """Claim up to `limit` runnable jobs of `queue`, with at most `max_running` of the
-        queue's jobs executing at once (claims of a limited queue are serialised)."""
+        queue's jobs executing at once (claims of a limited queue are serialised).
+
+        The queue's `Queue` row rules: a paused queue gives nothing; a limit stored there
+        overrides `max_running`. Without `max_running`, a queue that got a stored limit gives
+        nothing either: its next task claims it by counting (`ledger.queue_controls`)."""
         if max_running is None:
-            return self.claim_among(self.runnable(queue), limit)
+            return self.claim_among(self.runnable(queue, unlimited=True), limit)
         with transaction.atomic(using=self.alias):
             self.serialize(f"ash_oban_django:queue:{queue}")
+            control = self.queues().filter(name=queue).values_list("paused", "limit").first()
+            if control is not None:
+                paused, stored = control
+                if paused:
+                    return []
+                max_running = max_running if stored is None else stored
             running = self.jobs().filter(queue=queue, state=State.EXECUTING).count()
             limit = min(limit, max_running - running)
             return self.claim_among(self.runnable(queue), limit) if limit > 0 else []
@@ -228,11 +246,13 @@ class Backend:
 
     def stage(self) -> dict[str, int]:
         """Make due `scheduled`/`retryable` jobs `available`; returns every queue with
-        available jobs and their count (to be woken, so a lost wake delays, never loses)."""
+        available jobs and their count (to be woken, so a lost wake delays, never loses),
+        but the paused ones (resuming one wakes it)."""
         self.jobs().filter(state__in=WAITING_STATES, scheduled_at__lte=now()).update(
             state=State.AVAILABLE
         )
         waiting = self.jobs().filter(state=State.AVAILABLE)
+        waiting = waiting.exclude(queue__in=self.queues().filter(paused=True).values("name"))
         return dict(waiting.values_list("queue").annotate(n=Count("id")).order_by())
 
     def prune(self, finished_before: datetime) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from ..models import UNIQUE_KEY, Job
+from ..models import UNIQUE_KEY, Job, Queue
 from ..states import State
 from .backend import Backend
 from .rows import ATTNAMES, FIELDS, Inserted, Rows, node_name, now
@@ -35,9 +35,13 @@ MINIMUM_MARIADB = (10, 6)
 MINIMUM_MYSQL = (8, 0, 1)
 
 # The next runnable jobs of one queue by priority, scheduled_at, id, through the
-# `runnable_queue` index; rows others hold are skipped. Parameters: queue, now, limit.
+# `runnable_queue` index; rows others hold are skipped; none of a queue paused or given a
+# limit at runtime (a primary-key probe, read without locking the queue's row).
+# Parameters: queue, now, queue, limit.
 PICK_NEXT = (
     f"SELECT id FROM {TABLE} WHERE runnable_queue = %s AND scheduled_at <= %s "
+    f"AND NOT EXISTS (SELECT 1 FROM `{Queue._meta.db_table}` c WHERE c.name = %s "
+    "AND (c.paused OR c.concurrency_limit IS NOT NULL)) "
     "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 # Move picked jobs to `executing`. Parameters: executing, now, node; the ids are inlined.
@@ -151,7 +155,7 @@ class MySQLBackend(Backend):
         if max_running is not None:
             return super().claim(queue, limit, max_running=max_running)
         # The dispatch path's claim runs once per job: written out, on the claim index.
-        return self._claim(PICK_NEXT, [queue, now(), limit])
+        return self._claim(PICK_NEXT, [queue, now(), queue, limit])
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
         pick = candidates.order_by("priority", "scheduled_at", "id").values("id")[:limit]
@@ -177,7 +181,7 @@ class MySQLBackend(Backend):
         if claim_from is None:
             return None
         # In the attempt's transaction: the next job's claim commits with this completion.
-        claimed = self._claim(PICK_NEXT, [claim_from, now(), 1])
+        claimed = self._claim(PICK_NEXT, [claim_from, now(), claim_from, 1])
         return claimed[0] if claimed else None
 
     def serialize(self, name: str) -> None:
