@@ -24,11 +24,11 @@ from django.dispatch import Signal
 
 from ..conf import settings
 from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job, Queue
+from . import queues
 from .backend import Backend
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .queues import QueueControl, queue_controls
-from . import queues
 from .rows import (
     Inserted,
     Rows,
