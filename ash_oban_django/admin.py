@@ -330,13 +330,13 @@ def throughput_chart(
                 base -= h
                 bars.append(
                     format_html(
-                        '<rect class="{}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
+                        '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
                         "<title>{}: {} {}</title></rect>",
                         css,
-                        x,
-                        base,
-                        max(slot - 1, 1),
-                        h,
+                        f"{x:.1f}",
+                        f"{base:.1f}",
+                        f"{max(slot - 1, 1):.1f}",
+                        f"{h:.1f}",
                         (series.start + timedelta(minutes=i)).strftime("%H:%M"),
                         count,
                         css,
