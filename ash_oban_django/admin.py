@@ -236,6 +236,7 @@ class JobAdmin(_ModelAdmin):
             "opts": self.model._meta,
             "can_change": self.has_change_permission(request),
             "refresh_seconds": REFRESH_SECONDS,
+            "is_nav_sidebar_enabled": False,  # the tables need the width
         }
         fragment = request.GET.get("fragment") == "1"
         template = "admin/ash_oban_django/dashboard_fragment.html" if fragment else None
