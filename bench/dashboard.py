@@ -13,7 +13,6 @@ Usage: python bench/dashboard.py [--jobs 1000000] [--loads 15]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -76,12 +75,8 @@ def timed(fn: Callable[[], Any], times: int) -> list[float]:
 
 
 def line(label: str, millis: list[float]) -> str:
-    ordered = sorted(millis)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (
-        f"{label:<28} p50 {statistics.median(ordered):8.1f} ms   p95 {p95:8.1f} ms   "
-        f"max {ordered[-1]:8.1f} ms"
-    )
+    p50, p95, most = _setup.percentiles(millis)
+    return f"{label:<28} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   max {most:8.1f} ms"
 
 
 def main() -> None:
