@@ -146,7 +146,7 @@ class Job(models.Model):
             # The dashboard: incomplete jobs counted per queue and state, and each queue's
             # oldest available job (its lag), read from the index alone.
             models.Index(
-                fields=["queue", "state", "scheduled_at"],
+                fields=["state", "queue", "scheduled_at"],
                 condition=Q(state__in=INCOMPLETE_STATES),
                 name="ash_oban_job_incomplete",
             ),

@@ -21,6 +21,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='job',
-            index=models.Index(condition=models.Q(('state__in', ('available', 'scheduled', 'executing', 'retryable'))), fields=['queue', 'state', 'scheduled_at'], name='ash_oban_job_incomplete'),
+            index=models.Index(condition=models.Q(('state__in', ('available', 'scheduled', 'executing', 'retryable'))), fields=['state', 'queue', 'scheduled_at'], name='ash_oban_job_incomplete'),
         ),
     ]
