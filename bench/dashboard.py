@@ -33,10 +33,10 @@ def seed(jobs: int) -> None:
     _setup.truncate("ash_oban_django_job")
     if _setup.MYSQL:
         at = "NOW(6) - INTERVAL (i MOD 86400) SECOND"
-        text = "CONCAT"
+        text, json_open, json_close = "CONCAT", "", ""
     else:
         at = "now() - make_interval(secs => i % 86400)"
-        text = "concat"
+        text, json_open, json_close = "concat", "CAST(", " AS jsonb)"
     state = (
         "CASE WHEN i % 500 = 0 THEN 'available' WHEN i % 500 = 1 THEN 'scheduled' "
         "WHEN i % 500 = 2 THEN 'executing' WHEN i % 500 = 3 THEN 'retryable' "
@@ -53,8 +53,8 @@ def seed(jobs: int) -> None:
             discarded_at, attempted_by)
         SELECT 'trigger', {text}('bench.Job:q', i %% {QUEUES}), {text}('q', i %% {QUEUES}), 2,
             st, {text}(i, ''), NULL, '', '', false, '{{}}', '{{}}', '[]', 1, 3,
-            CASE WHEN st IN ('discarded', 'retryable')
-                THEN '[{{"attempt": 1, "error": "ValueError: bench"}}]' ELSE '[]' END,
+            {json_open}CASE WHEN st IN ('discarded', 'retryable')
+                THEN '[{{"attempt": 1, "error": "ValueError: bench"}}]' ELSE '[]' END{json_close},
             t, t, t,
             CASE WHEN st = 'completed' THEN t END, NULL,
             CASE WHEN st = 'discarded' THEN t END, 'bench:1'
