@@ -52,7 +52,8 @@ class SQLiteBackend(Backend):
         return inserted
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
-        # No row locks: each job is taken by its own compare-and-set.
+        # No row locks: each job is taken by its own compare-and-set, on the candidates'
+        # own conditions (due, queue not paused), which may have changed since the pick.
         changes = {
             "state": State.EXECUTING,
             "attempt": F("attempt") + 1,
@@ -63,7 +64,7 @@ class SQLiteBackend(Backend):
         picked = [
             pk
             for pk in ordered.values_list("id", flat=True)[:limit]
-            if self.jobs().filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
+            if candidates.filter(id=pk, state__in=RUNNABLE_STATES).update(**changes)
         ]
         return list(self.jobs().filter(id__in=picked).order_by("priority", "scheduled_at", "id"))
 
