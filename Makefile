@@ -7,7 +7,7 @@ EXTRA_PIP ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types docs check clean client-headers
+.PHONY: demo test lint types docs check clean client-headers chromium
 
 # mysqlclient (the MariaDB/MySQL driver in the dev extra) builds against the client headers,
 # found through pkg-config: install them from Debian's packages when they are missing.
@@ -16,6 +16,17 @@ client-headers:
 		echo "installing libmariadb-dev and pkg-config (mysqlclient builds against them)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			libmariadb-dev pkg-config >/dev/null; }
+
+# The browser test drives Debian's Chromium through Playwright (which cannot download its own
+# browsers here): install it once when /usr/bin/chromium is missing. Without root it is left
+# out, and the browser test says so when it skips.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing chromium (the browser test drives it)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				chromium >/dev/null; \
+		else echo "chromium is missing and this is not root: the browser test will skip"; fi; }
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory client-headers

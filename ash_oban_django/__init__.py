@@ -28,6 +28,7 @@ from .registry import register
 
 if TYPE_CHECKING:
     from .enqueue import build_trigger, run_trigger, run_triggers, schedule
+    from .ledger import cancel_job, pause_queue, resume_queue, scale_queue
     from .worker import Result, schedule_and_run_triggers
 
 try:
@@ -40,6 +41,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 _LAZY = {
     "Result": "worker",
     "build_trigger": "enqueue",
+    "cancel_job": "ledger",
+    "pause_queue": "ledger",
+    "resume_queue": "ledger",
+    "scale_queue": "ledger",
     "run_trigger": "enqueue",
     "run_triggers": "enqueue",
     "schedule": "enqueue",
@@ -69,10 +74,14 @@ __all__ = [
     "UnknownDeclaration",
     "__version__",
     "build_trigger",
+    "cancel_job",
     "current_job",
+    "pause_queue",
     "register",
+    "resume_queue",
     "run_trigger",
     "run_triggers",
+    "scale_queue",
     "schedule",
     "schedule_and_run_triggers",
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -27,3 +29,8 @@ class AshObanConfig(AppConfig):
         jobs_available.connect(on_jobs_available, dispatch_uid="ash_oban_django.wake")
         # Every django-q2 worker process bids for the lead (see dispatch/leader.py).
         post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")
+        # With the `metrics` extra, every process records its jobs (see metrics.py).
+        if find_spec("prometheus_client") is not None:
+            from .metrics import connect
+
+            connect()

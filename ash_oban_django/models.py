@@ -19,6 +19,7 @@ __all__ = [
     "UNKEYED_ARGS",
     "Job",
     "Kind",
+    "Queue",
     "State",
     "args_key",
     "tenant_key",
@@ -142,6 +143,13 @@ class Job(models.Model):
                 condition=Q(state=State.DISCARDED),
                 name="ash_oban_job_discarded",
             ),
+            # The dashboard: incomplete jobs counted per queue and state, and each queue's
+            # oldest available job (its lag), read from the index alone.
+            models.Index(
+                fields=["state", "queue", "scheduled_at"],
+                condition=Q(state__in=INCOMPLETE_STATES),
+                name="ash_oban_job_incomplete",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -169,3 +177,24 @@ class Peer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.node} until {self.expires_at:%H:%M:%S}"
+
+
+class Queue(models.Model):
+    """A queue's runtime control (Oban's `pause_queue` / `scale_queue`), read by every
+    cluster at its next claim. A queue without a row runs, with `ASH_OBAN["QUEUES"]`'s limit.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False, help_text="Claims skip the queue's jobs.")
+    # `limit` is an SQL keyword: the column has a name the claim statements need not quote.
+    limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        db_column="concurrency_limit",
+        help_text='Most jobs running at once; empty: ASH_OBAN["QUEUES"]\'s limit, if any.',
+    )
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        limit = "" if self.limit is None else f", limit {self.limit}"
+        return f"{self.name} ({'paused' if self.paused else 'running'}{limit})"

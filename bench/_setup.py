@@ -8,6 +8,7 @@ not used). Either way the scratch database is `BENCH_DATABASE` (ash_oban_bench).
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,10 @@ def start_cluster(log: Any, **env: str) -> Any:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p95 and max of the values (p95: the nearest rank)."""
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95, ordered[-1]

@@ -94,7 +94,8 @@ def measure_ours(rows: int) -> float:
     finally:
         cluster.send_signal(signal.SIGTERM)
         cluster.wait(60)
-    assert Job.objects.filter(state="completed").count() == rows
+    # Only the benchmark's jobs: the example project's crons may fire meanwhile.
+    assert Job.objects.filter(name="e2eapp.Ticket:mark", state="completed").count() == rows
     return seconds
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -145,16 +144,15 @@ def _answers() -> bool:
 
 
 def report(label: str, values: list[float], target: float | None) -> None:
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+    p50, p95, most = _setup.percentiles(values)
     verdict = (
         ""
         if target is None
         else f"  (target <= {target:g} s: {'met' if p95 <= target else 'NOT met'})"
     )
     print(
-        f"{label:<38} n={len(values):<3} p50 {statistics.median(values):6.2f} s  "
-        f"p95 {p95:6.2f} s  max {values[-1]:6.2f} s{verdict}"
+        f"{label:<38} n={len(values):<3} p50 {p50:6.2f} s  "
+        f"p95 {p95:6.2f} s  max {most:6.2f} s{verdict}"
     )
 
 

@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The admin's stylesheets and scripts (served by `runserver` and the tests' live server).
+    "django.contrib.staticfiles",
     "django_q",
     "ash_oban_django",
     "example_project.shop",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..conf import settings
 from .routing import cluster_for, cluster_workers
 
 logger = logging.getLogger("ash_oban_django")
@@ -35,21 +34,28 @@ def set_dispatch(enabled: bool) -> bool:
 
 def wake(queues: dict[str, int]) -> None:
     """Hand each queue's cluster tasks to run its new jobs in parallel, as many as the jobs,
-    while the cluster's broker holds fewer than `TASKS_PER_WORKER` waiting tasks per worker."""
+    while the cluster's broker holds fewer than `TASKS_PER_WORKER` waiting tasks per worker.
+    A paused queue is not woken; a limited one gets at most its limit's tasks."""
     if not _dispatch_enabled:
         return
-    # Both need the app registry: imported on first use.
+    # These need the app registry (the test helpers import this module before it is ready):
+    # imported on first use.
     from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
+    from .. import ledger
+
+    controls = ledger.queue_controls(queues)
     by_cluster: dict[str, list[tuple[str, int]]] = {}
     for queue, jobs in sorted(queues.items()):
+        if controls[queue].paused:
+            continue
         by_cluster.setdefault(cluster_for(queue), []).append((queue, jobs))
     for cluster, wanted in by_cluster.items():
         broker = get_broker(cluster)
         room = cluster_workers(cluster) * TASKS_PER_WORKER - broker.queue_size()
         for queue, jobs in wanted:
-            tasks = min(jobs, room, settings.queue_limit(queue) or jobs)
+            tasks = min(jobs, room, controls[queue].limit or jobs)
             for _ in range(tasks):
                 async_task(
                     RUN_QUEUE,

@@ -23,10 +23,12 @@ from django.db.models import QuerySet
 from django.dispatch import Signal
 
 from ..conf import settings
-from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job
+from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job, Queue
+from . import queues
 from .backend import Backend
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
+from .queues import QueueControl, queue_controls
 from .rows import (
     Inserted,
     Rows,
@@ -43,8 +45,10 @@ from .sqlite import SQLiteBackend
 __all__ = [
     "Backend",
     "Inserted",
+    "QueueControl",
     "Rows",
     "announce",
+    "cancel_job",
     "cancel_jobs",
     "database",
     "engine",
@@ -57,7 +61,11 @@ __all__ = [
     "new_job",
     "node_name",
     "now",
+    "pause_queue",
+    "queue_controls",
+    "resume_queue",
     "retry_jobs",
+    "scale_queue",
     "schedule_in",
 ]
 
@@ -164,3 +172,48 @@ def retry_jobs(queryset: QuerySet[Job]) -> int:
 def cancel_jobs(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
     """Cancel jobs that have not started; returns how many were cancelled."""
     return engine().cancel_waiting(queryset, reason)
+
+
+def cancel_job(job_id: int, reason: str = "cancelled by an operator") -> bool:
+    """Cancel one job that has not started; False when it is executing, finished or gone.
+
+    >>> cancel_job(42)
+    True
+    """
+    return cancel_jobs(jobs().filter(pk=job_id), reason) == 1
+
+
+# -- runtime queue control (see `queues.py`) ---------------------------------------------------
+
+
+def pause_queue(name: str) -> Queue:
+    """Stop claiming `name`'s jobs, in every cluster, from its next claim on. Waiting jobs
+    stay; jobs already running finish.
+
+    >>> pause_queue("mail").paused
+    True
+    """
+    return queues.pause(name)
+
+
+def resume_queue(name: str) -> Queue:
+    """Claim `name`'s jobs again, and wake the queue for those waiting."""
+    row = queues.resume(name)
+    _wake(name)
+    return row
+
+
+def scale_queue(name: str, limit: int | None) -> Queue:
+    """Run at most `limit` of `name`'s jobs at once, over `ASH_OBAN["QUEUES"]`'s limit; None
+    goes back to that setting. The queue is woken, so a raised limit is used at once.
+
+    >>> scale_queue("mail", 5).limit
+    5
+    """
+    row = queues.scale(name, limit)
+    _wake(name)
+    return row
+
+
+def _wake(name: str) -> None:
+    announce({name: count} if (count := engine().runnable(name).count()) else {})

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from ..models import Job, Peer
+from ..models import Job, Peer, Queue
 from ..states import (
     INCOMPLETE_STATES,
     ON_ERROR_HANDLED,
@@ -33,11 +33,8 @@ from .rows import ERROR_MESSAGE_LIMIT, Inserted, Rows, error_entry, now, schedul
 JOB_COLUMNS = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
 TABLE = f'"{Job._meta.db_table}"'
 _ATTNAMES = [f.attname for f in Job._meta.concrete_fields]
-_CONVERTERS = [
-    (i, f.from_db_value)
-    for i, f in enumerate(Job._meta.concrete_fields)
-    if hasattr(f, "from_db_value")
-]
+# How `fetch` reads each column, per database alias (see `Backend._converters`).
+_READERS: dict[str, list[tuple[int, Any, Any]]] = {}
 # The timestamp each finished state sets.
 _STAMPS = {
     State.COMPLETED: "completed_at",
@@ -74,9 +71,17 @@ class Backend:
     def jobs(self) -> QuerySet[Job]:
         return Job.objects.using(self.alias)
 
-    def runnable(self, queue: str | None = None) -> QuerySet[Job]:
-        """Jobs a claim may take now: available, or scheduled/retryable and due."""
+    def queues(self) -> QuerySet[Queue]:
+        """The queues' runtime controls (`ledger.queues`)."""
+        return Queue.objects.using(self.alias)
+
+    def runnable(self, queue: str | None = None, *, unlimited: bool = False) -> QuerySet[Job]:
+        """Jobs a claim may take now: available, or scheduled/retryable and due, of a queue
+        that is not paused. With `unlimited`, not of a queue given a limit at runtime either
+        (those are claimed by counting their running jobs: `claim` with `max_running`)."""
+        held = Q(paused=True) | Q(limit__isnull=False) if unlimited else Q(paused=True)
         queryset = self.jobs().filter(state__in=RUNNABLE_STATES, scheduled_at__lte=now())
+        queryset = queryset.exclude(queue__in=self.queues().filter(held).values("name"))
         return queryset if queue is None else queryset.filter(queue=queue)
 
     # -- database-specific verbs -------------------------------------------------------------
@@ -132,11 +137,21 @@ class Backend:
 
     def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
         """Claim up to `limit` runnable jobs of `queue`, with at most `max_running` of the
-        queue's jobs executing at once (claims of a limited queue are serialised)."""
+        queue's jobs executing at once (claims of a limited queue are serialised).
+
+        The queue's `Queue` row rules: a paused queue gives nothing; a limit stored there
+        overrides `max_running`. Without `max_running`, a queue that got a stored limit gives
+        nothing either: its next task claims it by counting (`ledger.queue_controls`)."""
         if max_running is None:
-            return self.claim_among(self.runnable(queue), limit)
+            return self.claim_among(self.runnable(queue, unlimited=True), limit)
         with transaction.atomic(using=self.alias):
             self.serialize(f"ash_oban_django:queue:{queue}")
+            control = self.queues().filter(name=queue).values_list("paused", "limit").first()
+            if control is not None:
+                paused, stored = control
+                if paused:
+                    return []
+                max_running = max_running if stored is None else stored
             running = self.jobs().filter(queue=queue, state=State.EXECUTING).count()
             limit = min(limit, max_running - running)
             return self.claim_among(self.runnable(queue), limit) if limit > 0 else []
@@ -228,11 +243,13 @@ class Backend:
 
     def stage(self) -> dict[str, int]:
         """Make due `scheduled`/`retryable` jobs `available`; returns every queue with
-        available jobs and their count (to be woken, so a lost wake delays, never loses)."""
+        available jobs and their count (to be woken, so a lost wake delays, never loses),
+        but the paused ones (resuming one wakes it)."""
         self.jobs().filter(state__in=WAITING_STATES, scheduled_at__lte=now()).update(
             state=State.AVAILABLE
         )
         waiting = self.jobs().filter(state=State.AVAILABLE)
+        waiting = waiting.exclude(queue__in=self.queues().filter(paused=True).values("name"))
         return dict(waiting.values_list("queue").annotate(n=Count("id")).order_by())
 
     def prune(self, finished_before: datetime) -> int:
@@ -349,12 +366,32 @@ class Backend:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
+        converters = self._converters()
         found = []
         for row in rows:
             values = list(row)
-            for i, convert in _CONVERTERS:
-                values[i] = convert(values[i], None, connection)
+            for i, col, convert in converters:
+                values[i] = convert(values[i], col, connection)
             found.append(Job.from_db(self.alias, _ATTNAMES, values))
+        return found
+
+    def _converters(self) -> list[tuple[int, Any, Any]]:
+        """How each column of `JOB_COLUMNS` is read, as Django's compiler reads it: the
+        database's converters (aware datetimes on SQLite and MySQL, say), then the field's.
+        Worked out once per database: a claim fetches on every job."""
+        connection = self.connection
+        cached = _READERS.get(self.alias)
+        if cached is not None:
+            return cached
+        found = []
+        for i, field in enumerate(Job._meta.concrete_fields):
+            col = field.get_col(Job._meta.db_table)
+            for convert in [
+                *connection.ops.get_db_converters(col),
+                *col.get_db_converters(connection),
+            ]:
+                found.append((i, col, convert))
+        _READERS[self.alias] = found
         return found
 
     def execute(self, sql: str, params: Sequence[Any]) -> Any:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from django.db import transaction
 from django.db.models import QuerySet
 
-from ..models import UNIQUE_KEY, Job
+from ..models import UNIQUE_KEY, Job, Queue
 from ..states import State
 from .backend import Backend
 from .rows import ATTNAMES, FIELDS, Inserted, Rows, node_name, now
@@ -33,9 +33,13 @@ MINIMUM_MARIADB = (10, 6)
 MINIMUM_MYSQL = (8, 0, 1)
 
 # The next runnable jobs of one queue by priority, scheduled_at, id, through the
-# `runnable_queue` index; rows others hold are skipped. Parameters: queue, now, limit.
+# `runnable_queue` index; rows others hold are skipped; none of a queue paused or given a
+# limit at runtime (a primary-key probe, read without locking the queue's row).
+# Parameters: queue, now, queue, limit.
 PICK_NEXT = (
     f"SELECT {JOB_COLUMNS} FROM {TABLE} WHERE runnable_queue = %s AND scheduled_at <= %s "
+    f"AND NOT EXISTS (SELECT 1 FROM `{Queue._meta.db_table}` c WHERE c.name = %s "
+    "AND (c.paused OR c.concurrency_limit IS NOT NULL)) "
     "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 # Move picked jobs to `executing`. Parameters: executing, now, node; the ids are inlined.
@@ -173,7 +177,7 @@ class MySQLBackend(Backend):
         # The dispatch path's claim runs once per job: written out, on the claim index, the
         # picked rows read whole, so they need no second read.
         with transaction.atomic(using=self.alias, savepoint=False):
-            picked = self.fetch(PICK_NEXT, [queue, now(), limit])
+            picked = self.fetch(PICK_NEXT, [queue, now(), queue, limit])
             if picked:
                 self._mark_claimed(picked)
         return picked
@@ -204,7 +208,7 @@ class MySQLBackend(Backend):
 
     def complete(self, job: Job, *, claim_from: str | None = None) -> Job | None:
         job.state, job.completed_at = State.COMPLETED, now()
-        picked = self.fetch(PICK_NEXT, [claim_from, now(), 1]) if claim_from else []
+        picked = self.fetch(PICK_NEXT, [claim_from, now(), claim_from, 1]) if claim_from else []
         if not picked:
             self.execute(COMPLETE, [job.state, job.completed_at, job.pk])
             return None

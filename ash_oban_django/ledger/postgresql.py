@@ -14,18 +14,25 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from ..models import Job
+from ..models import Job, Queue
 from ..states import RUNNABLE_STATES, State
 from .backend import JOB_COLUMNS, TABLE, Backend
 from .rows import ATTNAMES, FIELDS, RETURNING, Inserted, Rows, node_name, now
 
 _RUNNABLE = ", ".join(["%s"] * len(RUNNABLE_STATES))
 
+# A queue paused or given a limit at runtime: its jobs are not for the unlimited claim.
+# The lookup is one primary-key probe, evaluated once per statement. Parameter: queue.
+HELD = (
+    f'NOT EXISTS (SELECT 1 FROM "{Queue._meta.db_table}" c WHERE c.name = %s '
+    "AND (c.paused OR c.concurrency_limit IS NOT NULL))"
+)
 # The next runnable jobs of one queue by priority, scheduled_at, id; rows others hold are
-# skipped. Parameters: the runnable states, queue, now, limit.
+# skipped. Parameters: the runnable states, queue, now, queue, limit.
 PICK_NEXT = (
     f"SELECT id FROM {TABLE} WHERE state IN ({_RUNNABLE}) AND queue = %s "
-    "AND scheduled_at <= %s ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
+    f"AND scheduled_at <= %s AND {HELD} "
+    "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 # Move the jobs a pick statement selects to `executing` and return them whole.
 # Parameters: executing, now, node, then the pick's.
@@ -100,7 +107,7 @@ class PostgreSQLBackend(Backend):
         if max_running is not None:
             return super().claim(queue, limit, max_running=max_running)
         # The dispatch path's claim runs once per job: written out, no ORM compiling.
-        return self._claim(PICK_NEXT, [*RUNNABLE_STATES, queue, now(), limit])
+        return self._claim(PICK_NEXT, [*RUNNABLE_STATES, queue, now(), queue, limit])
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
         # Compiled without select_for_update (Django refuses that outside a transaction);
@@ -121,7 +128,8 @@ class PostgreSQLBackend(Backend):
         if claim_from is None:
             self.execute(COMPLETE, done)
             return None
-        claim = [State.EXECUTING, now(), node_name(), *RUNNABLE_STATES, claim_from, now(), 1]
+        at = now()
+        claim = [State.EXECUTING, at, node_name(), *RUNNABLE_STATES, claim_from, at, claim_from, 1]
         claimed = self.fetch(COMPLETE_AND_CLAIM, [*done, *claim])
         return claimed[0] if claimed else None
 

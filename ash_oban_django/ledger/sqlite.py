@@ -53,8 +53,9 @@ class SQLiteBackend(Backend):
 
     def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
         # No row locks: each job is taken by its own compare-and-set, which applies the
-        # candidates' whole filter again, in the same statement: a job read as a candidate
-        # that another worker has since run and made `retryable` (due later) is not taken.
+        # candidates' whole filter again (due, queue not paused), in the same statement: a
+        # job read as a candidate that another worker has since run and made `retryable`
+        # (due later) is not taken.
         changes = {
             "state": State.EXECUTING,
             "attempt": F("attempt") + 1,

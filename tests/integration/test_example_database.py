@@ -83,8 +83,7 @@ def test_ensure_database__unreachable_server_is_one_line_that_says_how(
 def mysql_exists(settings: dict[str, Any]) -> bool:
     with _mysql_server(settings) as db, db.cursor() as cursor:
         cursor.execute(
-            "SELECT default_collation_name FROM information_schema.schemata "
-            "WHERE schema_name = %s",
+            "SELECT default_collation_name FROM information_schema.schemata WHERE schema_name = %s",
             [settings["NAME"]],
         )
         found = cursor.fetchone()

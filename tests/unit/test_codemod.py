@@ -498,7 +498,10 @@ def test_command__register_call_run_for_several_models_gets_name_templates(
         "scheduler_cron=None)", 'scheduler_cron=None, worker_name="{app_label}.{model}:close")'
     )
     registry = project.load("loop_models")
-    assert [e.worker_name for e in registry.entries()] == ["testapp.Note:close", "testapp.Memo:close"]
+    assert [e.worker_name for e in registry.entries()] == [
+        "testapp.Note:close",
+        "testapp.Memo:close",
+    ]
 
 
 def test_command__nothing_declared() -> None:

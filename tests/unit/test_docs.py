@@ -53,9 +53,7 @@ def test_hooks__table_lists_every_field_with_its_default_and_help(hooks: ModuleT
     rows = table.splitlines()[2:]
     assert [row.split("`")[1] for row in rows] == field_names(Trigger)
     assert "| `name` (positional) | required |" in table
-    assert (
-        f"| `scheduler_cron` | `'* * * * *'` | {help_of(Trigger, 'scheduler_cron')} |" in table
-    )
+    assert f"| `scheduler_cron` | `'* * * * *'` | {help_of(Trigger, 'scheduler_cron')} |" in table
     assert "| `action_input` | `{}` |" in table
     assert "| `state` | `'active'` |" in table
 

@@ -101,7 +101,9 @@ def test_ledger__concurrent_bulk_inserts_of_overlapping_rows(finish: Trigger) ->
 def test_ledger__concurrent_claims_never_take_a_job_twice(finish: Trigger) -> None:
     for _ in range(200):
         run_trigger(Widget.objects.create(), "finish")
-    claims = in_threads(4, lambda i: [j.pk for _ in range(30) for j in ledger.engine().claim(QUEUE, 5)])
+    claims = in_threads(
+        4, lambda i: [j.pk for _ in range(30) for j in ledger.engine().claim(QUEUE, 5)]
+    )
     taken = [pk for claim in claims for pk in claim]
     assert len(taken) == len(set(taken)) == 200
 

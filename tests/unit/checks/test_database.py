@@ -25,7 +25,9 @@ def test_check__E021_mariadb_too_old_says_what_it_found_and_needs() -> None:
         "The ledger database 'default' is MariaDB 10.5.22; ash_oban_django needs MariaDB 10.6 "
         "or later (SELECT ... FOR UPDATE SKIP LOCKED)."
     )
-    assert message.hint is not None and message.hint.startswith("Upgrade the server to MariaDB 10.6")
+    assert message.hint is not None and message.hint.startswith(
+        "Upgrade the server to MariaDB 10.6"
+    )
 
 
 def test_check__E021_mysql_too_old() -> None:
