@@ -39,7 +39,7 @@ def consume(queue: str) -> int:
     cluster = cluster_for(queue)
     ran = 0
     budget = settings.DISPATCH_BATCH
-    limit = ledger.queue_controls([queue])[queue].limit
+    limit = ledger.queue_limit(queue)
     stop_at = time.monotonic() + TASK_SECONDS
     check_at = time.monotonic() + STARVING_CHECK
     job: Job | None = None
@@ -76,7 +76,7 @@ def run_starving(engine: Backend, serving: str, cluster: str) -> int:
     for queue in dict.fromkeys(candidates):
         if cluster_for(queue) != cluster:
             continue
-        claimed = engine.claim(queue, 1, max_running=ledger.queue_controls([queue])[queue].limit)
+        claimed = engine.claim(queue, 1, max_running=ledger.queue_limit(queue))
         if claimed:
             perform(claimed[0])
             return 1

@@ -28,7 +28,7 @@ from . import queues
 from .backend import Backend
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
-from .queues import QueueControl, queue_controls
+from .queues import QueueControl, queue_controls, queue_limit
 from .rows import (
     Inserted,
     Rows,
@@ -63,6 +63,7 @@ __all__ = [
     "now",
     "pause_queue",
     "queue_controls",
+    "queue_limit",
     "resume_queue",
     "retry_jobs",
     "scale_queue",

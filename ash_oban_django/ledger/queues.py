@@ -47,12 +47,15 @@ def queue_controls(queues: Iterable[str]) -> dict[str, QueueControl]:
         controls[name] = QueueControl(
             name=name,
             paused=bool(row and row.paused),
-            limit=row.limit
-            if row is not None and row.limit is not None
-            else settings.queue_limit(name),
+            limit=row.limit if row is not None and stored else settings.queue_limit(name),
             stored_limit=stored,
         )
     return controls
+
+
+def queue_limit(name: str) -> int | None:
+    """Most jobs of queue `name` that may run at once now (None: no limit)."""
+    return queue_controls([name])[name].limit
 
 
 def _set(name: str, **changes: object) -> Queue:

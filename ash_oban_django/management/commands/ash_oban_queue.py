@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 row = ledger.scale_queue(queue, options["limit"])
         except ValueError as error:
             raise CommandError(str(error)) from None
-        limit = ledger.queue_controls([queue])[queue].limit
+        limit = ledger.queue_limit(queue)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Queue {row.name}: {'paused' if row.paused else 'running'}, "
