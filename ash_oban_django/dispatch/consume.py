@@ -52,7 +52,7 @@ def consume(queue: str) -> int:
         # While the task goes on, each completion also claims the next job, in the same
         # statement (not for limited queues, whose claims count the running jobs first).
         more = limit is None and ran + 1 < budget and time.monotonic() < stop_at
-        _, job = perform_and_claim(job, claim_from=queue if more else None)
+        job = perform_and_claim(job, claim_from=queue if more else None).claimed
         ran += 1
         if time.monotonic() >= check_at:
             ran += run_starving(engine, queue, cluster)

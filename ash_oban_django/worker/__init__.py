@@ -6,9 +6,10 @@ job does; `outcome` classifies errors; `retry` decides when a failure runs again
 """
 
 from .drain import Result, drain, schedule_and_run_triggers
-from .executor import perform, perform_and_claim, rescue_orphan
+from .executor import Performed, perform, perform_and_claim, rescue_orphan
 
 __all__ = [
+    "Performed",
     "Result",
     "drain",
     "perform",

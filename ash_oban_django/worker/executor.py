@@ -1,10 +1,20 @@
-"""Run one claimed job to its next state.
+"""Run one claimed job to its next state: an attempt is a pipeline of named steps.
 
-An attempt is one transaction that first locks the job row (on PostgreSQL that lock is the
-proof that the worker is alive; see the rescue), then runs the job's runner and marks the job
-`completed`: the action's writes commit if and only if the job completes. When the runner
-raises, that transaction rolls back whole; the error is classified (`outcome.classify`) and
-the outcome recorded by `record`, in a second transaction that locks the job again.
+    perform_and_claim(job)
+      lock      the job's row, still `executing` this attempt (else it moved on: done)
+      resolve   the declaration that owns its stable name: a runner, or an outcome at once
+                (an unknown name is discarded, a paused or deleted declaration cancelled)
+      perform   the runner's work, under the job's deadline
+      complete  the job (and claim the next of the queue), committing with the work
+    when perform (or the commit of its writes) raised, in a second transaction:
+      lock      the job again
+      decide    what the error means (`outcome.classify`); a final failure runs `on_error`
+                here, so user code has run before anything is written
+      record    the outcome: one ledger verb per state, the single write
+
+The first transaction holds the job row's lock for the whole attempt (on PostgreSQL and
+MariaDB that lock is the proof that the worker is alive; see the rescue), so the work's
+writes commit if and only if the job completes.
 """
 
 from __future__ import annotations
@@ -12,6 +22,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -21,7 +34,7 @@ from ..declarations import DeclarationState
 from ..exceptions import JobOrphaned, UnknownDeclaration
 from ..ledger import Backend
 from ..models import Job
-from ..registry import RegisteredTrigger, registry
+from ..registry import registry
 from ..signals import job_finished, job_started
 from .deadline import deadline
 from .outcome import (
@@ -41,48 +54,102 @@ from .runners import RUNNERS, Runner
 
 logger = logging.getLogger("ash_oban_django")
 
+# What `record` writes: every outcome but a final failure, which `decide` first hands to
+# the declaration's `on_error`.
+Recorded = Snoozed | Cancelled | Retrying | Handled | Discarded | Rescued
+
+
+@dataclass(frozen=True, slots=True)
+class Performed:
+    """What one attempt came to: the job as it was left, the next job claimed with its
+    completion (if asked and there was one), and the error the attempt raised."""
+
+    job: Job
+    claimed: Job | None = None
+    error: BaseException | None = None
+
+
+class AttemptFailed(Exception):
+    """The job's own work failed (the runner raised, or the commit of its writes did): the
+    attempt's transaction rolled back, and the outcome is decided and recorded apart."""
+
+    def __init__(self, runner: Runner, error: BaseException) -> None:
+        super().__init__(error)
+        self.runner, self.error = runner, error
+
 
 def perform(job: Job) -> Job:
     """Run a claimed job (state `executing`) and return it updated."""
-    return perform_and_claim(job)[0]
+    return perform_and_claim(job).job
 
 
-def perform_and_claim(job: Job, claim_from: str | None = None) -> tuple[Job, Job | None]:
+def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
     """`perform`; when the job completes, also claim the next job of queue `claim_from`
-    in the same transaction (see `Backend.complete`). Returns the job and the one claimed."""
+    in the same transaction (see `Backend.complete`)."""
     started = time.monotonic()
     engine = ledger.engine()
-    runner: Runner | None = None
-    error: BaseException | None = None
-    claimed: Job | None = None
     try:
-        with transaction.atomic(using=engine.alias):
-            locked = engine.lock_executing(job)
-            if locked is None:  # rescued or cancelled while it waited
-                return job, None
-            runner = runner_for(locked)
-            if runner is None:
-                error = unknown_name(locked)
-                job = record(engine, locked, Discarded((error,)))
-            elif runner.entry.state != DeclarationState.ACTIVE:
-                reason = f"{runner.label} is {runner.entry.state}"
-                job = record(engine, locked, Cancelled(reason), runner)
-            else:
-                job_started.send_robust(Job, job=locked, context=runner.context())
-                actor = lookup_actor(locked.args.get("actor"))
-                with deadline(runner.timeout):
-                    runner.run(actor)
-                claimed = engine.complete(locked, claim_from=claim_from)
-                job = locked
-    except Exception as exc:  # noqa: BLE001 - the attempt's outcome is recorded below
-        if runner is None:
-            raise  # our own machinery failed: the job stays executing and gets rescued
-        error = exc
-        job, claimed = conclude(engine, runner, exc), None
+        performed = attempt(engine, job, claim_from)
+    except AttemptFailed as failed:
+        performed = Performed(conclude(engine, failed.runner, failed.error), error=failed.error)
+    if performed is None:  # rescued or cancelled while it waited: someone else recorded it
+        return Performed(job)
     job_finished.send_robust(
-        Job, job=job, state=job.state, duration=time.monotonic() - started, error=error
+        Job,
+        job=performed.job,
+        state=performed.job.state,
+        duration=time.monotonic() - started,
+        error=performed.error,
     )
-    return job, claimed
+    return performed
+
+
+def attempt(engine: Backend, job: Job, claim_from: str | None) -> Performed | None:
+    """Lock, resolve, perform and complete, in one transaction; None when the job moved on.
+    Raises `AttemptFailed` when the job's work failed; any other error is the package's own
+    (the job stays `executing` and is rescued)."""
+    with failures_of_the_work() as work, transaction.atomic(using=engine.alias):
+        locked = engine.lock_executing(job)
+        if locked is None:
+            return None
+        resolved = resolve(locked)
+        if not isinstance(resolved, Runner):
+            error = resolved.errors[0] if resolved.errors else None
+            return Performed(record(engine, locked, resolved), error=error)
+        work.runner = resolved
+        run(resolved)
+        return Performed(locked, claimed=engine.complete(locked, claim_from=claim_from))
+
+
+@dataclass(slots=True)
+class _Work:
+    """Whose code runs: None while the package prepares the attempt, then the runner."""
+
+    runner: Runner | None = None
+
+
+@contextmanager
+def failures_of_the_work() -> Iterator[_Work]:
+    """Turn what the job's work raises into `AttemptFailed` (placed outside the attempt's
+    transaction, so a commit refused because of the work's writes counts as the work's)."""
+    work = _Work()
+    try:
+        yield work
+    except Exception as error:
+        if work.runner is None:
+            raise
+        raise AttemptFailed(work.runner, error) from error
+
+
+def resolve(job: Job) -> Runner | Discarded | Cancelled:
+    """The runner of the job, or the outcome of a job that must not run: one whose stable
+    name no declaration owns, or whose declaration is paused or deleted."""
+    runner = runner_for(job)
+    if runner is None:
+        return Discarded((unknown_name(job),))
+    if runner.entry.state != DeclarationState.ACTIVE:
+        return Cancelled(f"{runner.label} is {runner.entry.state}")
+    return runner
 
 
 def runner_for(job: Job) -> Runner | None:
@@ -92,6 +159,14 @@ def runner_for(job: Job) -> Runner | None:
         return None
     entry, kind = found
     return RUNNERS[kind](job, entry)
+
+
+def run(runner: Runner) -> None:
+    """The job's work: announce it, then run it as its actor, within its deadline."""
+    job_started.send_robust(Job, job=runner.job, context=runner.context())
+    actor = lookup_actor(runner.job.args.get("actor"))
+    with deadline(runner.timeout):
+        runner.run(actor)
 
 
 def unknown_name(job: Job) -> UnknownDeclaration:
@@ -105,14 +180,14 @@ def unknown_name(job: Job) -> UnknownDeclaration:
 
 
 def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
-    """Record the outcome of an attempt whose transaction rolled back with `error`."""
+    """Decide and record the outcome of an attempt whose transaction rolled back."""
     with transaction.atomic(using=engine.alias):
         locked = engine.lock_executing(runner.job, refresh=True)
         if locked is None:  # rescued meanwhile: the rescue recorded what happened
             return runner.job
         runner.job = locked
-        decision = runner.retry_strategy.decide(runner.context(error=error))
-        return record(engine, locked, classify(error, decision), runner)
+        retry = runner.retry_strategy.decide(runner.context(error=error))
+        return record(engine, locked, decide(engine, runner, classify(error, retry)), runner)
 
 
 def rescue_orphan(engine: Backend, job: Job) -> Job:
@@ -130,40 +205,60 @@ def rescue_orphan(engine: Backend, job: Job) -> Job:
     before = copy.copy(job)
     try:
         with transaction.atomic(using=engine.alias):
-            runner = runner_for(job)
             if job.attempt < job.max_attempts:
-                return record(engine, job, Rescued(error), runner)
+                return record(engine, job, Rescued(error))
+            runner = runner_for(job)
             if runner is None:
                 return record(engine, job, Discarded((error,)))
-            return record(engine, job, FailedFinally(error), runner)
+            return record(engine, job, decide(engine, runner, FailedFinally(error)), runner)
     except Exception as failure:  # noqa: BLE001 - recorded on the job, next to the rescue's error
         logger.exception("Rescue of job %s (%s) failed; discarding it", job.pk, job.name)
         return engine.discard(before, [error, failure])
 
 
-def record(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None = None) -> Job:
-    """Write an outcome, in the transaction that holds the job's lock. The one place that
-    turns outcomes into ledger verbs (and log lines).
-
-    A final failure first goes through `on_error`. The write runs in a savepoint: when it
-    fails (the database refused something the error carries, say), the outcome is written
-    again with stand-ins for its errors, so what an action raised never leaves its job
-    `executing`."""
-    if isinstance(outcome, FailedFinally):
-        assert runner is not None, f"{outcome!r} needs the job's runner"
-        if runner.log_errors or runner.log_final_error:
+def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
+    """The outcome to record: a final failure is logged and handed to `on_error` (in a
+    savepoint: its writes roll back if it raises), and what came of that is recorded."""
+    if not isinstance(outcome, FailedFinally):
+        return outcome
+    error = outcome.error
+    if runner.log_errors or runner.log_final_error:
+        logger.error(
+            "Final error on attempt %s of %s for pk=%s",
+            runner.job.attempt,
+            runner.label,
+            runner.job.object_pk,
+            exc_info=error,
+        )
+    if not runner.has_on_error:
+        return Discarded((error,))
+    try:
+        with transaction.atomic(using=engine.alias):
+            runner.on_error(lookup_actor(runner.job.args.get("actor")), error)
+    except Exception as handler_error:  # noqa: BLE001 - recorded next to the first error
+        handled = classify_on_error(error, handler_error)
+        if isinstance(handled, Discarded):
             logger.error(
-                "Final error on attempt %s of %s for pk=%s",
-                job.attempt,
+                "on_error of %s failed for pk=%s",
                 runner.label,
-                job.object_pk,
-                exc_info=outcome.error,
+                runner.job.object_pk,
+                exc_info=handler_error,
             )
-        outcome = call_on_error(engine, runner, outcome.error)
+        return handled
+    return classify_on_error(error, None)
+
+
+def record(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None = None) -> Job:
+    """Write an outcome, in the transaction that holds the job's lock: the one place that
+    turns outcomes into ledger verbs.
+
+    The write runs in a savepoint: when it fails (the database refused something the error
+    carries, say), the outcome is written again with stand-ins for its errors, so what an
+    action raised never leaves its job `executing`."""
     before = copy.copy(job)
     try:
         with transaction.atomic(using=engine.alias):
-            return write(engine, job, outcome, runner)
+            return acknowledge(engine, job, outcome, runner)
     except Exception as failure:  # noqa: BLE001 - written again without the details
         logger.exception(
             "Could not record the outcome of job %s (%s); recording it without the error's details",
@@ -174,55 +269,34 @@ def record(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None = 
             locked = engine.lock_executing(before, refresh=True)
             if locked is None:
                 return before
-            return write(engine, locked, stand_in(outcome, failure), runner)
+            return acknowledge(engine, locked, stand_in(outcome, failure), runner)
 
 
-def write(engine: Backend, job: Job, outcome: Outcome, runner: Runner | None) -> Job:
-    """The ledger verb (and log line) of an outcome that is not `FailedFinally`."""
-    if isinstance(outcome, Snoozed):
-        return engine.snooze(job, outcome.seconds, errors=outcome.errors)
-    if isinstance(outcome, Cancelled):
-        if runner is not None:
-            runner.debug("%s cancelled for pk=%s: %s", runner.label, job.object_pk, outcome.reason)
-        return engine.cancel(job, outcome.reason, errors=outcome.errors)
-    if isinstance(outcome, Discarded):
-        return engine.discard(job, outcome.errors)
-    if isinstance(outcome, Rescued):
-        return engine.rescue(job, outcome.error)
-    assert runner is not None, f"{outcome!r} needs the job's runner"
-    if isinstance(outcome, Retrying):
-        if runner.log_errors:
-            logger.warning(
-                "Error on attempt %s/%s of %s for pk=%s",
-                job.attempt,
-                job.max_attempts,
-                runner.label,
-                job.object_pk,
-                exc_info=outcome.error,
-            )
-        return engine.retry(job, outcome.error, outcome.delay)
-    assert isinstance(outcome, Handled), f"{outcome!r} is recorded by `record`"
-    entry = runner.entry
-    fails = isinstance(entry, RegisteredTrigger) and entry.trigger.on_error_fails_job
-    return engine.handled(job, outcome.error, discard=fails)
-
-
-def call_on_error(engine: Backend, runner: Runner, error: BaseException) -> Outcome:
-    """Call the declaration's `on_error` in a savepoint (its writes roll back if it
-    raises) and classify what came of it."""
-    if not runner.has_on_error:
-        return Discarded((error,))
-    try:
-        with transaction.atomic(using=engine.alias):
-            runner.on_error(lookup_actor(runner.job.args.get("actor")), error)
-    except Exception as handler_error:  # noqa: BLE001 - recorded next to the first error
-        outcome = classify_on_error(error, handler_error)
-        if isinstance(outcome, Discarded):
-            logger.error(
-                "on_error of %s failed for pk=%s",
-                runner.label,
-                runner.job.object_pk,
-                exc_info=handler_error,
-            )
-        return outcome
-    return classify_on_error(error, None)
+def acknowledge(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None) -> Job:
+    """The ledger verb (and log line) of each outcome."""
+    match outcome:
+        case Snoozed(seconds, errors):
+            return engine.snooze(job, seconds, errors=errors)
+        case Cancelled(reason, errors):
+            if runner is not None:
+                runner.debug("%s cancelled for pk=%s: %s", runner.label, job.object_pk, reason)
+            return engine.cancel(job, reason, errors=errors)
+        case Discarded(errors):
+            return engine.discard(job, errors)
+        case Rescued(error):
+            return engine.rescue(job, error)
+        case Retrying(error, delay):
+            assert runner is not None, "a retry is decided by the job's runner"
+            if runner.log_errors:
+                logger.warning(
+                    "Error on attempt %s/%s of %s for pk=%s",
+                    job.attempt,
+                    job.max_attempts,
+                    runner.label,
+                    job.object_pk,
+                    exc_info=error,
+                )
+            return engine.retry(job, error, delay)
+        case Handled(error):
+            assert runner is not None, "on_error is the job's runner's"
+            return engine.handled(job, error, discard=runner.on_error_fails_job)

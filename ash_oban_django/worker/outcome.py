@@ -8,7 +8,7 @@ snooze, say, is written the same way whether the action or `on_error` raised it.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..exceptions import Cancel, Snooze, TriggerNoLongerApplies
 from ..ledger.rows import message
@@ -82,7 +82,9 @@ def classify(error: BaseException, retry: RetryDecision) -> Outcome:
     return FailedFinally(error)
 
 
-def classify_on_error(error: BaseException, handler_error: BaseException | None) -> Outcome:
+def classify_on_error(
+    error: BaseException, handler_error: BaseException | None
+) -> Handled | Snoozed | Cancelled | Discarded:
     """The outcome of a final failure once `on_error` ran (`handler_error`: what it raised).
 
     The first error is kept on every path; `on_error` may snooze or cancel like an action.
@@ -100,7 +102,10 @@ class ErrorNotRecorded(Exception):
     """Stands in for an error that could not be recorded as it was."""
 
 
-def stand_in(outcome: Outcome, failure: BaseException) -> Outcome:
+AnyOutcome = TypeVar("AnyOutcome", bound=Outcome)
+
+
+def stand_in(outcome: AnyOutcome, failure: BaseException) -> AnyOutcome:
     """The same outcome with each of its errors replaced by a minimal `ErrorNotRecorded`
     that names the error's type and why recording it failed."""
 

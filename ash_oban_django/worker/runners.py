@@ -97,6 +97,11 @@ class Runner:
         """Handle the final failure (only called when `has_on_error`)."""
         raise NotImplementedError
 
+    @property
+    def on_error_fails_job(self) -> bool:
+        """Whether a final failure that `on_error` handled leaves the job `discarded`."""
+        return False
+
 
 class TriggerRunner(Runner):
     kind = Kind.TRIGGER
@@ -124,6 +129,10 @@ class TriggerRunner(Runner):
     @property
     def has_on_error(self) -> bool:
         return bool(self.trigger_entry.trigger.on_error)
+
+    @property
+    def on_error_fails_job(self) -> bool:
+        return self.trigger_entry.trigger.on_error_fails_job
 
     def on_error(self, actor: Any, error: BaseException) -> None:
         job, method = self.job, self.trigger_entry.trigger.on_error

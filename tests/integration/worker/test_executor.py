@@ -23,6 +23,8 @@ from ash_oban_django import (
 )
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from ash_oban_django.worker.executor import AttemptFailed, failures_of_the_work
+from ash_oban_django.worker.runners import TriggerRunner
 from tests.integration.refusals import refusing_job_saves
 from tests.testapp.models import Widget
 
@@ -616,3 +618,19 @@ def test_worker__async_scheduled_action_is_awaited(ash_oban: Any) -> None:
         result = drain_queues()
     assert result.success == 1
     assert Widget.objects.filter(name="async nightly").count() == 1
+
+
+@pytest.mark.django_db(databases=[])
+def test_failures_of_the_work__blame_only_what_runs_after_the_runner_is_known() -> None:
+    # Before the runner is known, an error is the package's own: raised as it is (the job
+    # stays executing and is rescued).
+    with pytest.raises(KeyError), failures_of_the_work():
+        raise KeyError("ledger")
+    # Once the work runs, what it raises is the attempt's outcome.
+    job = Job(name="testapp.Widget:finish", kind="trigger")
+    runner = TriggerRunner(job, object())  # type: ignore[arg-type]
+    with pytest.raises(AttemptFailed) as failed, failures_of_the_work() as work:
+        work.runner = runner
+        raise ValueError("action")
+    assert failed.value.runner is runner
+    assert repr(failed.value.error) == "ValueError('action')"
