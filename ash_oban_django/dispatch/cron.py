@@ -2,11 +2,11 @@
 (type CRON) per scheduler and scheduled action, kept in step with the declarations, plus
 the maintenance row.
 
-The leader fires due crons every `STAGE_INTERVAL` (`fire_due`), so a cron fires within about
-a second of its time. The `Schedule` rows are the registration django-q2's admin shows, and a
-fallback: their function, `tasks.cron_tick`, fires the same slot. A slot's job is unique (see
-`enqueue.jobs.cron_job`), so however many paths fire a slot, it runs once. Crons read the
-project's `TIME_ZONE`, as django-q2 does.
+The leader fires due crons every `STAGE_INTERVAL` (`CronFiring.fire_due`), so a cron fires
+within about a second of its time. The `Schedule` rows are the registration django-q2's admin
+shows, and a fallback: their function, `tasks.cron_tick`, fires the same slot. A slot's job
+is unique (see `enqueue.jobs.cron_job`), so however many paths fire a slot, it runs once.
+Crons read the project's `TIME_ZONE`, as django-q2 does.
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ logger = logging.getLogger("ash_oban_django")
 CRON_TICK = "ash_oban_django.dispatch.tasks.cron_tick"
 MAINTAIN = "ash_oban_django.dispatch.tasks.maintain"
 MAINTENANCE_NAME = "ash_oban_django:maintenance"
-# Function paths rows were written with before the tasks moved to `dispatch.tasks`: still
-# recognised as ours, and rewritten by the next sync.
-LEGACY_FUNCTIONS = ("ash_oban_django.queue.cron_tick", "ash_oban_django.queue.maintain")
-OUR_FUNCTIONS = (CRON_TICK, MAINTAIN, *LEGACY_FUNCTIONS)
+# The functions of the rows the sync owns: any other row is the project's own.
+OUR_FUNCTIONS = (CRON_TICK, MAINTAIN)
 
 
 # How late the leader may still fire a slot: one that takes over fires the slot it finds due
@@ -131,9 +129,9 @@ def desired_schedules() -> dict[str, dict[str, Any]]:
 def sync_schedules(*, dry_run: bool = False) -> SyncReport:
     """Make the django-q2 cron rows match the declarations: create, update, delete.
 
-    Idempotent, and safe from several processes at once: on PostgreSQL the sync holds an
-    advisory lock; elsewhere duplicate rows left by a race are removed by the next sync.
-    Rows written with an older function path are rewritten to the current one.
+    Idempotent, and safe from several processes at once: it holds the ledger's `serialize`
+    lock until it commits (a lock on PostgreSQL and MariaDB/MySQL; SQLite runs one writing
+    transaction at a time), and deletes any duplicate rows it finds.
     """
     engine = ledger.engine()
     using = engine.alias

@@ -136,28 +136,6 @@ def test_sync__due_cron_row_fires_through_django_q2_and_inserts_the_scheduler_jo
     assert (job.kind, job.name, job.priority) == ("scheduler", "testapp.Widget:finish:scheduler", 3)
 
 
-def test_sync__rows_written_with_the_old_function_paths_still_fire_then_are_rewritten(
-    declared: None, django_q_inline: None
-) -> None:
-    """Cron rows written before the task functions moved to `dispatch.tasks` keep working
-    until the next sync rewrites them."""
-    sync_schedules()
-    name = "testapp.Widget:finish:scheduler"
-    Schedule.objects.filter(name=name).update(func="ash_oban_django.queue.cron_tick")
-    Schedule.objects.filter(name=MAINTENANCE_NAME).update(func="ash_oban_django.queue.maintain")
-    Schedule.objects.exclude(name=name).update(next_run=timezone.now() + timedelta(days=1))
-    Schedule.objects.filter(name=name).update(next_run=timezone.now() - timedelta(seconds=1))
-    django_q_scheduler(broker=get_broker())
-    assert Job.objects.get().name == name  # the old path still inserts the scheduler job
-
-    report = sync_schedules()
-    assert sorted(report.updated) == sorted([name, MAINTENANCE_NAME])
-    assert report.created == report.deleted == ()
-    funcs = dict(Schedule.objects.values_list("name", "func"))
-    assert funcs[name] == CRON_TICK
-    assert funcs[MAINTENANCE_NAME] == "ash_oban_django.dispatch.tasks.maintain"
-
-
 def test_cron_tick__never_raises(
     declared: None, caplog: pytest.LogCaptureFixture, settings: Any
 ) -> None:
