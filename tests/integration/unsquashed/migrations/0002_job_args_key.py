@@ -2,25 +2,6 @@
 
 from django.db import migrations, models
 
-from ash_oban_django.models import args_key
-
-BATCH = 1000
-
-
-def fill_args_key(apps, schema_editor):
-    """Give the rows written before the column their args_key, so the unique key holds the
-    arguments of jobs queued before the upgrade too. Rows without arguments keep ''."""
-    Job = apps.get_model("ash_oban_django", "Job")
-    jobs = Job.objects.using(schema_editor.connection.alias).exclude(args={}).order_by("id")
-    last = 0
-    # Pages by id, each read whole before it is written (SQLite does not isolate a cursor
-    # from writes to the table it reads).
-    while page := list(jobs.filter(id__gt=last).only("id", "args")[:BATCH]):
-        last = page[-1].id
-        for job in page:
-            job.args_key = args_key(job.args)
-        jobs.bulk_update([job for job in page if job.args_key], ["args_key"])
-
 
 class Migration(migrations.Migration):
 
@@ -38,7 +19,6 @@ class Migration(migrations.Migration):
             name='args_key',
             field=models.CharField(blank=True, default='', editable=False, help_text='Digest of the arguments in the unique key.', max_length=64),
         ),
-        migrations.RunPython(fill_args_key, migrations.RunPython.noop, elidable=True),
         migrations.AddConstraint(
             model_name='job',
             constraint=models.UniqueConstraint(condition=models.Q(('state__in', ('available', 'scheduled', 'executing', 'retryable')), models.Q(('once', True), ('state', 'completed')), _connector='OR'), fields=('name', 'object_pk', 'tenant_key', 'args_key'), name='ash_oban_job_unique_incomplete'),
