@@ -159,7 +159,7 @@ class Job(models.Model):
     @classmethod
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
         # On MariaDB and MySQL, Django warns that it leaves out the conditional constraint
-        # and indexes (models.W036/W037): migration 0003 adds what stands for them there.
+        # and indexes (models.W036/W037): the initial migration adds what stands for them there.
         return [e for e in super().check(**kwargs) if e.id not in PARTIAL_INDEX_WARNINGS]
 
 

@@ -7,7 +7,7 @@ about the new work: once the transaction commits, `jobs_available` is sent with 
 that have new available jobs. The ledger never calls dispatch; dispatch listens.
 
 Uniqueness lives in the database (the partial unique index on `Job`; on MariaDB and MySQL a
-unique index on a generated column, migration 0003): an insert skips a taken key
+unique index on a generated column, see `migrations/0001_initial.py`): an insert skips a taken key
 (`ON CONFLICT DO NOTHING`, `ON DUPLICATE KEY UPDATE id = id`), so a duplicate is a no-op that
 the caller sees as `job.conflict`, whatever runs concurrently.
 """

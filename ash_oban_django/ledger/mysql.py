@@ -1,7 +1,7 @@
 """The ledger on MariaDB (>= 10.6) and MySQL (>= 8.0): row locks and `SKIP LOCKED` claims.
 
-Neither has partial indexes, so migration 0003 adds, on these databases only, generated
-columns that stand for them (see `migrations/0003_mysql_keys.py`): `unique_key_hash` holds a
+Neither has partial indexes, so the initial migration adds, on these databases only, generated
+columns that stand for them (see `migrations/0001_initial.py`): `unique_key_hash` holds a
 digest of the unique key while `UNIQUE_WHILE` holds and NULL otherwise, under a unique index
 (NULLs never collide), and `runnable_queue` holds the queue while the job is runnable, indexed
 with the claim order. Orphans are found as on PostgreSQL: a live attempt holds its job row's
@@ -109,7 +109,7 @@ INSERT_CHUNK = 1000
 
 
 def key_hash(name: str, object_pk: str, tenant_key: str, args_key: str) -> bytes:
-    """The `unique_key_hash` migration 0003 generates for a job's unique key: sha256 of each
+    """The `unique_key_hash` the initial migration generates for a job's unique key: sha256 of each
     text prefixed by its length in characters (so no two keys share an input), UTF-8."""
     text = f"{len(name)}:{name}{len(object_pk)}:{object_pk}{len(tenant_key)}:{tenant_key}{args_key}"
     return hashlib.sha256(text.encode()).digest()
