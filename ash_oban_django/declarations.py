@@ -23,6 +23,23 @@ from croniter import croniter
 from django.db.models import Q
 
 from .exceptions import InvalidDeclaration
+from .validators import (
+    Invalid,
+    Validator,
+    a_callable,
+    boolean,
+    choice,
+    dictionary,
+    instance_of,
+    integer,
+    mapping,
+    optional,
+    or_callable,
+    phrased,
+    positive_seconds,
+    strings,
+    text,
+)
 
 if TYPE_CHECKING:
     from django.db.models import Model, QuerySet
@@ -66,119 +83,22 @@ NAME_PLACEHOLDERS = frozenset({"app_label", "model"})
 
 # -- option checks ------------------------------------------------------------------------
 #
-# A check takes an option's value and returns it (possibly normalised, e.g. a list made a
-# tuple), or raises `Must("...")`, which becomes "`option` must be ..., got <value>".
-
-Check = Callable[[Any], Any]
+# A check is a validator (`validators.py`): it returns the option's value, possibly normalised
+# (a list made a tuple), or raises `Invalid`, which becomes "`option` must be ..., got ...".
 
 
-class Must(Exception):
-    """What a valid value of the option is, e.g. `Must("an integer >= 1")`."""
-
-
-def _optional(check: Check) -> Check:
-    def optional(value: Any) -> Any:
-        return None if value is None else check(value)
-
-    return optional
-
-
-def _text(must: str, pattern: re.Pattern[str] | None = None) -> Check:
-    def text(value: Any) -> Any:
-        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
-            raise Must(must)
-        return value
-
-    return text
-
-
-def _integer(low: int, high: int | None = None) -> Check:
-    bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-
-    def integer(value: Any) -> Any:
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            raise Must(f"an integer {bounds}")
-        return value
-
-    return integer
-
-
-def _or_callable(check: Check) -> Check:
-    def or_callable(value: Any) -> Any:
-        return value if callable(value) else check(value)
-
-    return or_callable
-
-
-def _fail(must: str) -> Check:
-    def fail(value: Any) -> Any:
-        raise Must(must)
-
-    return fail
-
-
-def _stable_name(value: Any) -> Any:
+def _stable_name(value: Any) -> str:
     """A stable name, or a template of one with `NAME_PLACEHOLDERS`."""
     if not isinstance(value, str) or not value:
-        raise Must("a non-empty string or None")
+        raise Invalid.must_be("a non-empty string or None", value)
     must = "a stable name or a template of one with the placeholders {app_label} and {model}"
     try:
         fields = list(string.Formatter().parse(value))
     except ValueError:
-        raise Must(must) from None
+        raise Invalid.must_be(must, value) from None
     for _, placeholder, spec, conversion in fields:
         if placeholder is not None and (placeholder not in NAME_PLACEHOLDERS or spec or conversion):
-            raise Must(must)
-    return value
-
-
-def _boolean(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise Must("True or False")
-    return value
-
-
-def _where(value: Any) -> Any:
-    if value is not None and not isinstance(value, Q):
-        raise Must("a django.db.models.Q or None")
-    return value
-
-
-def _strings(must: str, valid: Callable[[str], bool]) -> Check:
-    """A list or tuple of strings, each `valid`; returned as a tuple."""
-
-    def strings(value: Any) -> Any:
-        if (
-            isinstance(value, str)
-            or not isinstance(value, list | tuple)
-            or not all(isinstance(item, str) and valid(item) for item in value)
-        ):
-            raise Must(must)
-        return tuple(value)
-
-    return strings
-
-
-def _mapping(value: Any) -> Any:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise Must("a dict with string keys")
-    return value
-
-
-def _dict(value: Any) -> Any:
-    return dict(_mapping(value))
-
-
-def _timeout(value: Any) -> Any:
-    if value is not None and (
-        not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
-    ):
-        raise Must("a number of seconds > 0 or None")
+            raise Invalid.must_be(must, value)
     return value
 
 
@@ -186,29 +106,23 @@ def _list_tenants(value: Any) -> Any:
     if value is None or callable(value) or isinstance(value, list | tuple):
         return value
     if not isinstance(value, str) or "." not in value:
-        raise Must("a list, a callable or a dotted path")
+        raise Invalid.must_be("a list, a callable or a dotted path", value)
     return value
-
-
-def _state(value: Any) -> Any:
-    try:
-        return DeclarationState(value)
-    except (ValueError, TypeError):
-        raise Must("one of " + ", ".join(repr(str(state)) for state in DeclarationState)) from None
 
 
 def _cron(value: Any) -> str:
     """A valid five-field cron string; an Oban alias (`"@daily"`) becomes its five fields."""
     if not isinstance(value, str):
-        raise Must("a cron string")
+        raise Invalid.must_be("a cron string", value)
     if value == "@reboot":
-        raise Must(
+        raise Invalid.must_be(
             "a cron string that repeats ('@reboot' has no time to fire on here; use e.g. "
-            "'@hourly' or a five-field cron)"
+            "'@hourly' or a five-field cron)",
+            value,
         )
     expanded: str = CRON_ALIASES.get(value, value)
     if len(expanded.split()) != 5 or not croniter.is_valid(expanded):
-        raise Must("a valid 5-field cron string such as '*/5 * * * *'")
+        raise Invalid.must_be("a valid 5-field cron string such as '*/5 * * * *'", value)
     return expanded
 
 
@@ -216,7 +130,7 @@ def option(
     default: Any = MISSING,
     *,
     help: str,
-    check: Check | None = None,
+    check: Validator[Any] | None = None,
     factory: Callable[[], Any] | None = None,
 ) -> Any:
     """A declaration option: its default, its help text (the documentation's option tables
@@ -227,13 +141,13 @@ def option(
     return field(default=default, metadata=metadata)
 
 
-_METHOD = _text("a method name", _IDENTIFIER)
-_MANAGER = _optional(
-    _or_callable(_text("a manager name, a callable(model) -> QuerySet, or None", _IDENTIFIER))
+_METHOD = text("a method name", _IDENTIFIER)
+_MANAGER = optional(
+    or_callable(text("a manager name, a callable(model) -> QuerySet, or None", _IDENTIFIER))
 )
-_PRIORITY = _integer(0, 9)
-_QUEUE_NAME = _optional(_text("a queue name of letters, digits, _ . : -", _QUEUE))
-_STABLE_NAME = _optional(_stable_name)
+_PRIORITY = integer(0, 9)
+_QUEUE_NAME = optional(text("a queue name of letters, digits, _ . : -", _QUEUE))
+_STABLE_NAME = optional(_stable_name)
 
 
 # -- options shared by Trigger and ScheduledAction (each call makes a new field) -----------
@@ -242,7 +156,7 @@ _name = partial(
     option,
     help="Identifier of the declaration, a Python identifier unique across the model's "
     "triggers and scheduled actions.",
-    check=_text("a Python identifier", _IDENTIFIER),
+    check=text("a Python identifier", _IDENTIFIER),
 )
 
 _action = partial(
@@ -259,7 +173,7 @@ _action_input = partial(
     factory=dict,
     help="Static keyword arguments (JSON values) passed to the method; `action_arguments` "
     "given when the job is inserted override them key by key.",
-    check=_dict,
+    check=dictionary,
 )
 
 _queue = partial(
@@ -274,7 +188,7 @@ _max_attempts = partial(
     option,
     1,
     help="Attempts a worker or scheduled-action job gets before a failure is final.",
-    check=_integer(1),
+    check=integer(1),
 )
 
 _backoff = partial(
@@ -282,7 +196,7 @@ _backoff = partial(
     None,
     help="Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> "
     "float`; `None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter.",
-    check=_optional(_or_callable(_integer(0))),
+    check=optional(or_callable(integer(0))),
 )
 
 _timeout_option = partial(
@@ -290,7 +204,7 @@ _timeout_option = partial(
     None,
     help="Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt "
     "like any other); `None` means no limit.",
-    check=_timeout,
+    check=phrased("a number of seconds > 0 or None", optional(positive_seconds)),
 )
 
 _state_option = partial(
@@ -299,7 +213,7 @@ _state_option = partial(
     help="`'active'`, `'paused'` (the cron row stays but does not fire, and waiting jobs "
     "are cancelled when they run) or `'deleted'` (the cron row is removed, jobs likewise "
     "cancelled).",
-    check=_state,
+    check=choice(DeclarationState),
 )
 
 _list_tenants_option = partial(
@@ -315,14 +229,14 @@ _debug = partial(
     False,
     help="Write debug log lines for this declaration (`ASH_OBAN['DEBUG_ALL_TRIGGERS']` "
     "turns them on for all).",
-    check=_boolean,
+    check=boolean,
 )
 
 _tags = partial(
     option,
     (),
     help="Strings stored on every job of the declaration, filterable in the admin.",
-    check=_strings("a list or tuple of non-empty strings", bool),
+    check=strings("a list or tuple of non-empty strings"),
 )
 
 _worker_name = partial(
@@ -357,11 +271,9 @@ def _validate(declaration: Trigger | ScheduledAction) -> None:
         value = getattr(declaration, option_field.name)
         try:
             checked = check(value)
-        except Must as must:
-            raise InvalidDeclaration(
-                f"{type(declaration).__name__} {declaration.name!r}: `{option_field.name}` "
-                f"must be {must}, got {value!r}"
-            ) from None
+        except Invalid as invalid:
+            subject = f"{type(declaration).__name__} {declaration.name!r}: `{option_field.name}`"
+            raise InvalidDeclaration("; ".join(invalid.messages(subject))) from None
         if checked is not value:
             _freeze(declaration, option_field.name, checked)
 
@@ -405,13 +317,13 @@ class Trigger:
         None,
         help="`Q` a row must match, both when the scheduler scans and again when the worker "
         "re-reads the row under its lock; `None` matches every row.",
-        check=_where,
+        check=optional(instance_of(Q, "a django.db.models.Q or None")),
     )
     sort: tuple[str, ...] = option(
         (),
         help="`order_by` fields for the scheduler's scan ('-' prefix for descending), with the "
         "primary key always added as the last tie-breaker.",
-        check=_strings(
+        check=strings(
             "a list or tuple of field names (prefix '-' for descending)",
             lambda item: bool(item.lstrip("-")),
         ),
@@ -433,7 +345,7 @@ class Trigger:
         help="Cron string (croniter syntax, five fields, or an alias such as `'@hourly'`) on "
         "which the scheduler looks for matching rows; `None` means no scheduler, so jobs only "
         "come from `run_trigger()`.",
-        check=_optional(_cron),
+        check=optional(_cron),
     )
     queue: str | None = _queue()
     scheduler_queue: str | None = option(
@@ -455,73 +367,73 @@ class Trigger:
     max_scheduler_attempts: int = option(
         1,
         help="Attempts a scheduler job gets before a failure is final.",
-        check=_integer(1),
+        check=integer(1),
     )
     backoff: Backoff | None = _backoff()
     timeout: float | None = _timeout_option()
     record_limit: int | None = option(
         None,
         help="Most rows one scheduler run enqueues jobs for; `None` means no limit.",
-        check=_optional(_integer(1)),
+        check=optional(integer(1)),
     )
     stream_batch_size: int = option(
-        1000, help="Rows per keyset page of the scheduler's scan.", check=_integer(1)
+        1000, help="Rows per keyset page of the scheduler's scan.", check=integer(1)
     )
     lock_for_update: bool = option(
         True,
         help="Lock the row with `select_for_update()` in the transaction that runs the action, "
         "so nothing else changes it until the job is recorded.",
-        check=_boolean,
+        check=boolean,
     )
     trigger_once: bool = option(
         False,
         help="A row that has had a completed job of this trigger is never enqueued again, even "
         "after old jobs are pruned.",
-        check=_boolean,
+        check=boolean,
     )
     action_input: Mapping[str, Any] = _action_input()
     read_metadata: Callable[[Any], dict[str, Any]] | None = option(
         None,
         help="`callable(record) -> dict` the scheduler calls on the full row; the result is "
         "stored on the job and passed to the action as `metadata=`.",
-        check=_optional(_or_callable(_fail("a callable(record) -> dict or None"))),
+        check=optional(a_callable("a callable(record) -> dict or None")),
     )
     extra_args: Mapping[str, Any] | Callable[[Any], dict[str, Any]] | None = option(
         None,
         help="Dict, or `callable(record) -> dict`, stored in the job's args under "
         "`extra_args`, visible in the ledger but not passed to the action.",
-        check=_optional(_or_callable(_mapping)),
+        check=optional(or_callable(mapping)),
     )
     on_error: str | None = option(
         None,
         help="Instance method called as `method(error=exc)` on the locked row after the last "
         "attempt fails; the job is then `completed` unless `on_error_fails_job` is set.",
-        check=_optional(_text("a method name or None", _IDENTIFIER)),
+        check=optional(text("a method name or None", _IDENTIFIER)),
     )
     on_error_fails_job: bool = option(
         False,
         help="Leave the job `discarded` rather than `completed` after `on_error` ran successfully.",
-        check=_boolean,
+        check=boolean,
     )
     permission: str | None = option(
         None,
         help="`'app_label.codename'` that a job's actor must hold on the row "
         "(`actor.has_perm(permission, record)`) when the job carries an actor.",
-        check=_optional(_text("an 'app_label.codename' string or None", _PERMISSION)),
+        check=optional(text("an 'app_label.codename' string or None", _PERMISSION)),
     )
     list_tenants: ListTenants | None = _list_tenants_option()
     use_tenant_from_record: bool = option(
         False,
         help="Run one scheduler with tenant `None` over all rows and give each job the tenant "
         "held in the row's `tenant_field`.",
-        check=_boolean,
+        check=boolean,
     )
     state: DeclarationState | StateValue = _state_option()
     log_errors: bool = option(
-        True, help="Log every failed attempt with its traceback.", check=_boolean
+        True, help="Log every failed attempt with its traceback.", check=boolean
     )
     log_final_error: bool = option(
-        True, help="Log the final failure even when `log_errors` is off.", check=_boolean
+        True, help="Log the final failure even when `log_errors` is off.", check=boolean
     )
     debug: bool = _debug()
     tags: tuple[str, ...] = _tags()

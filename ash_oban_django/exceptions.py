@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
+from . import validators
+
 
 class AshObanError(Exception):
     """An ash_oban_django error."""
@@ -12,6 +16,10 @@ class AshObanError(Exception):
 
 class InvalidDeclaration(ValueError, AshObanError):
     """A trigger or scheduled action was declared with an invalid option."""
+
+
+class InvalidSetting(ImproperlyConfigured, AshObanError):
+    """A key of the `ASH_OBAN` setting holds an invalid value (`manage.py check` lists them)."""
 
 
 class UnknownDeclaration(LookupError, AshObanError):
@@ -26,9 +34,11 @@ class Snooze(AshObanError):
     """Run the job again later without using up an attempt."""
 
     def __init__(self, seconds: float) -> None:
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise InvalidDeclaration(f"`seconds` must be a number >= 0, got {seconds!r}")
-        self.seconds = float(seconds)
+        try:
+            self.seconds = validators.seconds(seconds)
+        except validators.Invalid as invalid:
+            # A bad argument, not a bad declaration: the caller's own ValueError.
+            raise ValueError("; ".join(invalid.messages("Snooze `seconds`"))) from None
         super().__init__(f"snoozed for {self.seconds:g} seconds")
 
 

@@ -1,4 +1,4 @@
-"""The option tables of `declarations.md`, generated from the dataclasses and kept in the file.
+"""The option tables of the reference, generated from the code and kept in the pages.
 
 A page holds each table between two comments:
 
@@ -9,15 +9,17 @@ A page holds each table between two comments:
 
     <!-- /options -->
 
-Each row is one `dataclasses.fields()` entry: its name, its default as the code defines it, and
-its `help` from the field's metadata (`ash_oban_django.declarations.option`). A field without
-help fails, so the reference cannot fall behind the code.
+`Trigger` and `ScheduledAction` (in `declarations.md`) have one row per `dataclasses.fields()`
+entry: its name, its default as the code defines it, and its `help` from the field's metadata
+(`ash_oban_django.declarations.option`). `ASH_OBAN` (in `settings.md`) has one row per key of
+`ash_oban_django.conf.Settings`: its name, default and `help`. An option or key without help
+fails, so the reference cannot fall behind the code.
 
 - `python docs/hooks.py --write` rewrites the tables in `docs/*.md` from the code;
   `python docs/hooks.py --check` (the default) exits 1 if one differs.
 - As an mkdocs hook it fails the build when a page's table differs from the code.
 
-Importing `ash_oban_django.declarations` needs Django installed but not configured.
+Importing `ash_oban_django.declarations` and `.conf` needs Django installed but not configured.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import dataclasses
 import re
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ DOCS = ROOT / "docs"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ash_oban_django import declarations  # noqa: E402
+from ash_oban_django import conf, declarations  # noqa: E402
 
 BEGIN = re.compile(r"<!--\s*options:\s*(\w+)\s*-->")
 BLOCK = re.compile(r"(<!--\s*options:\s*(\w+)\s*-->\n)(.*?)(<!--\s*/options\s*-->)", re.DOTALL)
@@ -75,15 +78,35 @@ def options_table(cls: type) -> str:
     return "\n".join(rows)
 
 
+def settings_table(settings: dict[str, conf.Setting[Any]] = conf.SETTINGS) -> str:
+    """The Markdown table of every `ASH_OBAN` key; raises if one has no help text."""
+    missing = [name for name, setting in settings.items() if not setting.help.strip()]
+    if missing:
+        raise ValueError(
+            f"ASH_OBAN key(s) {', '.join(missing)} have no help; declare them with "
+            "ash_oban_django.conf.Setting(..., help=...)."
+        )
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for name, setting in settings.items():
+        rows.append(f"| `{name}` | {_cell(f'`{setting.default!r}`')} | {_cell(setting.help)} |")
+    return "\n".join(rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    **{name: (lambda cls=cls: options_table(cls)) for name, cls in CLASSES.items()},
+    "ASH_OBAN": settings_table,
+}
+
+
 def render(markdown: str) -> str:
     """`markdown` with every options table regenerated from the code."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(2)
-        if name not in CLASSES:
-            raise ValueError(f"Unknown options table {name!r}; use one of {sorted(CLASSES)}.")
+        if name not in TABLES:
+            raise ValueError(f"Unknown options table {name!r}; use one of {sorted(TABLES)}.")
         # Blank lines around the table: Markdown reads a line right after a comment as HTML.
-        return f"{match.group(1)}\n{options_table(CLASSES[name])}\n\n{match.group(4)}"
+        return f"{match.group(1)}\n{TABLES[name]()}\n\n{match.group(4)}"
 
     if len(BEGIN.findall(markdown)) != len(BLOCK.findall(markdown)):
         raise ValueError("An `<!-- options: ... -->` comment has no `<!-- /options -->` after it.")

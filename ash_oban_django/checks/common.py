@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
 from django.core import checks
 
+from ..exceptions import InvalidSetting
 from .ids import E000
 
 TAG = "ash_oban_django"
@@ -28,10 +28,7 @@ def safely(what: str, obj: Any, check: Callable[..., Messages], *args: Any) -> M
     `manage.py check`."""
     try:
         return check(*args)
+    except InvalidSetting:
+        return []  # a bad ASH_OBAN value: E011 reports it, once
     except Exception as exc:
         return [crashed(what, exc, obj)]
-
-
-def is_number(value: Any) -> TypeGuard[float]:
-    """A finite int or float (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -14,6 +14,7 @@ from django.core import checks
 from django.db import connections
 
 from ..conf import settings
+from ..exceptions import InvalidSetting
 from ..ledger.mysql import MINIMUM_MARIADB, MINIMUM_MYSQL
 from .common import TAG, Messages, safely
 from .ids import E021
@@ -26,7 +27,10 @@ def check_database(
     **kwargs: Any,
 ) -> Messages:
     """The ledger's database server against the versions the ledger needs (E021)."""
-    alias = settings.DATABASE
+    try:
+        alias = settings.DATABASE
+    except InvalidSetting:
+        return []  # E011 reports it
     if not databases or alias not in databases:
         return []
     connection = connections[alias]

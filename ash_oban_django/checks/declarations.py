@@ -22,6 +22,7 @@ from django.utils import timezone
 from ..conf import settings
 from ..declarations import DeclarationState
 from ..dispatch import routing
+from ..exceptions import InvalidSetting
 from ..registry import (
     ProblemKind,
     Registered,
@@ -87,7 +88,9 @@ def check_declarations(
     ]
     try:
         entries = [e for e in registry.entries() if _selected(e.model, app_configs)]
-    except Exception as exc:  # e.g. a malformed ASH_OBAN["APPS"], reported by check_settings
+    except InvalidSetting:  # a malformed ASH_OBAN["APPS"]: check_settings reports it
+        return messages
+    except Exception as exc:
         return [*messages, crashed("the active declarations", exc, None)]
     for entry in entries:
         for check in _ENTRY_CHECKS:

@@ -15,7 +15,8 @@ from django.core import checks
 from ..conf import settings
 from ..dispatch import routing
 from ..registry import registry
-from .common import TAG, Messages, is_number, safely
+from ..validators import is_number
+from .common import TAG, Messages, safely
 from .ids import E018, E020, W002, W003, W004, W005, W006
 
 

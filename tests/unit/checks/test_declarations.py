@@ -535,9 +535,7 @@ def test_check__a_failing_check_is_reported_not_raised(
 
 def test_check__malformed_apps_setting_does_not_crash(settings: Any) -> None:
     settings.ASH_OBAN = {**BASE, "APPS": 5}
-    messages = check_declarations()
-    assert ids(messages) == ["ash_oban_django.E000"]
-    assert messages[0].msg.startswith("Checking the active declarations failed: TypeError:")
+    assert check_declarations() == []  # E011 says what is wrong, once
     assert ids(check_settings()) == ["ash_oban_django.E011"]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ash_oban_django.checks import check_settings
-from ash_oban_django.conf import DEFAULTS
+from ash_oban_django.conf import SETTINGS
 from tests.unit.checks.support import BASE, ids
 
 
@@ -88,7 +88,7 @@ def test_check__E011_unknown_keys_and_not_a_dict(settings: Any) -> None:
         "ASH_OBAN has an unknown key 'QUEUE'.",
         "ASH_OBAN has an unknown key 'colour'.",
     ]
-    valid = ", ".join(sorted(DEFAULTS))
+    valid = ", ".join(sorted(SETTINGS))
     assert messages[0].hint == f"Did you mean 'QUEUES'? Valid keys: {valid}."
     assert messages[1].hint == f"Valid keys: {valid}."
 
@@ -126,10 +126,51 @@ def test_check__E015_unknown_app_label(settings: Any) -> None:
     assert messages[1].obj is None
 
 
-def test_check__every_setting_has_a_validator() -> None:
-    from ash_oban_django.checks.settings import _SETTINGS
+def test_check__E011_hint_is_the_declared_one(settings: Any) -> None:
+    settings.ASH_OBAN = {"DISPATCH_BATCH": 0, "QUEUES": {"q": {"limit": 0}}}
+    assert [(m.msg, m.hint) for m in check_settings()] == [
+        (
+            "ASH_OBAN['DISPATCH_BATCH'] must be an integer >= 1, got 0.",
+            SETTINGS["DISPATCH_BATCH"].hint,
+        ),
+        (
+            "ASH_OBAN['QUEUES']['q']['limit'] must be an integer >= 1, got 0.",
+            SETTINGS["QUEUES"].hint,
+        ),
+    ]
 
-    assert set(_SETTINGS) == set(DEFAULTS)
+
+def test_check__valid_settings_report_nothing(settings: Any) -> None:
+    settings.ASH_OBAN = {
+        **BASE,
+        "APPS": ("testapp",),
+        "AUTHORIZE": False,
+        "QUEUES": {"q": {"cluster": "fast", "limit": 3}, "r": {}},
+        "TENANT_CONTEXT": "tests.testapp.tenancy.use_tenant",
+        "DATABASE": "default",
+        "PRUNE_AFTER": 0,
+        "DISPATCH_BATCH": 1,
+        "STAGE_INTERVAL": 0.5,
+        "LEADER_TTL": 2,
+    }
+    assert check_settings() == []
+
+
+def test_check__E011_leader_ttl_is_compared_only_when_both_are_valid(settings: Any) -> None:
+    settings.ASH_OBAN = {"LEADER_TTL": 1}  # against the default STAGE_INTERVAL of 1.0
+    assert [m.msg for m in check_settings()] == [
+        "ASH_OBAN['LEADER_TTL'] (1) is not above STAGE_INTERVAL (1.0): the leader's lease "
+        "would lapse between two of its passes."
+    ]
+    settings.ASH_OBAN = {"LEADER_TTL": 1, "STAGE_INTERVAL": "2"}
+    assert [m.msg for m in check_settings()] == [
+        "ASH_OBAN['STAGE_INTERVAL'] must be a number of seconds > 0, got '2'."
+    ]
+
+
+def test_check__E015_only_for_valid_app_labels(settings: Any) -> None:
+    settings.ASH_OBAN = {"APPS": ["nope", 3]}
+    assert ids(check_settings()) == ["ash_oban_django.E011"]
 
 
 @pytest.mark.parametrize(
