@@ -169,3 +169,19 @@ def test_stable_name__template_with_an_unknown_placeholder_is_invalid(
         Trigger("ship", **{option: value})
     with pytest.raises(InvalidDeclaration, match="^ScheduledAction 'tidy': `worker_name`"):
         ScheduledAction("tidy", "0 * * * *", worker_name="{app}:tidy")
+
+
+def test_options__checked_by_the_shared_validators() -> None:
+    trigger = Trigger("process", timeout=5, state="paused", action_input={"a": 1})
+    assert trigger.timeout == 5.0 and isinstance(trigger.timeout, float)
+    assert trigger.state is DeclarationState.PAUSED
+    with pytest.raises(InvalidDeclaration) as info:
+        Trigger("process", timeout=float("inf"))
+    assert str(info.value) == (
+        "Trigger 'process': `timeout` must be a number of seconds > 0 or None, got inf"
+    )
+    with pytest.raises(InvalidDeclaration) as info:
+        ScheduledAction("tidy", "0 * * * *", tags=["a", ""])
+    assert str(info.value) == (
+        "ScheduledAction 'tidy': `tags` must be a list or tuple of non-empty strings, got ['a', '']"
+    )

@@ -129,6 +129,27 @@ def test_docs__build_strict(tmp_path: Path) -> None:
     assert not (site / "hooks.py").exists()
 
 
+def test_hooks__settings_table_lists_every_key_with_its_default_and_help(
+    hooks: ModuleType,
+) -> None:
+    from ash_oban_django.conf import SETTINGS
+
+    rows = hooks.settings_table().splitlines()
+    assert rows[0] == "| key | default | meaning |"
+    assert [row.split("`")[1] for row in rows[2:]] == list(SETTINGS)
+    assert f"| `DATABASE` | `'default'` | {SETTINGS['DATABASE'].help} |" in rows
+    page = hooks.render("<!-- options: ASH_OBAN -->\n<!-- /options -->\n")
+    assert "| `LEADER_TTL` | `5.0` |" in page
+
+
+def test_hooks__a_setting_without_help_fails(hooks: ModuleType) -> None:
+    from ash_oban_django.conf import Setting
+    from ash_oban_django.validators import boolean
+
+    with pytest.raises(ValueError, match="ASH_OBAN key\\(s\\) FLAG have no help"):
+        hooks.settings_table({"FLAG": Setting(False, boolean, hint="Use True or False.", help="")})
+
+
 def test_docs__the_settings_page_lists_every_setting() -> None:
     from ash_oban_django.conf import SETTINGS
 
