@@ -53,15 +53,18 @@ class Setting(Generic[T]):
         try:
             self.check(value)
         except must.Invalid as invalid:
-            return [f"{message}." for message in invalid.messages(self.subject)]
+            return self._sentences(invalid)
         return []
 
     def read(self, value: Any) -> T:
         """`value` validated (and normalised); `InvalidSetting` saying how to fix it if not."""
         try:
             return self.check(value)
-        except must.Invalid:
-            raise InvalidSetting(" ".join(self.problems(value)) + f" {self.hint}") from None
+        except must.Invalid as invalid:
+            raise InvalidSetting(" ".join([*self._sentences(invalid), self.hint])) from None
+
+    def _sentences(self, invalid: must.Invalid) -> list[str]:
+        return [f"{message}." for message in invalid.messages(self.subject)]
 
     @overload
     def __get__(self, instance: None, owner: type | None = None) -> Setting[T]: ...
