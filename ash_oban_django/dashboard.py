@@ -25,6 +25,7 @@ from . import ledger
 from .conf import settings
 from .declarations import DeclarationState
 from .dispatch.maintenance import LEASE
+from .ledger.peer import peers
 from .models import Job, Peer
 from .registry import registry
 from .states import INCOMPLETE_STATES, State
@@ -243,7 +244,6 @@ def nodes(at: datetime | None = None) -> Nodes:
     """The leader, the clusters django-q2 reports (with a shared cache), and the nodes the
     ledger saw attempt a job lately."""
     at = at or ledger.now()
-    engine = ledger.engine()
     seen = set(
         ledger.jobs()
         .filter(state=State.EXECUTING)
@@ -256,7 +256,7 @@ def nodes(at: datetime | None = None) -> Nodes:
         .values_list("attempted_by", flat=True)
         .distinct()
     )
-    return Nodes(engine.leader(LEASE), running_clusters(), sorted(n for n in seen if n))
+    return Nodes(peers().leader(LEASE), running_clusters(), sorted(n for n in seen if n))
 
 
 def running_clusters() -> list[Cluster]:

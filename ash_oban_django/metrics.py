@@ -34,6 +34,7 @@ from django.http import HttpRequest, HttpResponse
 
 from . import dashboard, ledger
 from .dispatch.maintenance import LEASE
+from .ledger.peer import peers
 from .signals import job_finished, job_started
 from .states import INCOMPLETE_STATES
 
@@ -118,7 +119,7 @@ class LedgerCollector:
         leader = GaugeMetricFamily(
             "ash_oban_leader", "1 while a cluster process holds the maintenance lease."
         )
-        leader.add_metric([], 1.0 if ledger.engine().leader(LEASE) is not None else 0.0)
+        leader.add_metric([], 1.0 if peers().leader(LEASE) is not None else 0.0)
         yield from (jobs, lag, paused, leader)
 
 

@@ -2,8 +2,8 @@
 
 Every django-q2 worker process starts a `Leader` thread when it spawns (django-q2's
 `post_spawn` signal, connected in `apps.py`), so users run plain `manage.py qcluster` and
-nothing else. Each thread asks the ledger for the lease (`Backend.elect`) every
-`STAGE_INTERVAL`; the one holding it runs the steps:
+nothing else. Each thread bids for the lead (`ledger.peer`) every `STAGE_INTERVAL`; the one
+holding it runs the steps:
 
 - stage due jobs and wake their queues, and fire due crons: every `STAGE_INTERVAL` (1 s),
   so a retry or snooze starts about a second after its time, and a cron within about a
@@ -11,9 +11,12 @@ nothing else. Each thread asks the ledger for the lease (`Backend.elect`) every
 - rescue orphaned jobs: every `RESCUE_INTERVAL`;
 - prune finished jobs: every `PRUNE_INTERVAL`.
 
-The lease lasts `LEADER_TTL` seconds and is renewed on every pass: when the leader dies,
-another process takes over once it lapses. The thread never runs jobs, so maintenance never
-waits behind them; a database outage only makes its passes fail until the database is back.
+When its process stops (its cluster shuts down on SIGTERM, or django-q2 recycles the worker),
+the thread resigns: another process leads from its next pass, on every database. A leader that
+dies without stopping (SIGKILL) frees its session lock with its connection on PostgreSQL and
+MariaDB/MySQL; on SQLite its lease lapses `LEADER_TTL` seconds after its last pass. The thread
+never runs jobs, so maintenance never waits behind them; a database outage only makes its
+passes fail until the database is back.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from multiprocessing.util import Finalize
 from typing import Any
 
 from django.db import connections
@@ -28,6 +32,7 @@ from django_q.conf import Conf
 
 from .. import ledger
 from ..conf import settings
+from ..ledger.peer import peers
 from .cron import CronFiring
 from .maintenance import LEASE, prune, rescue, run_step, stage_and_wake
 
@@ -46,7 +51,7 @@ class Leader:
     def tick(self) -> bool:
         """One pass: renew or take the lease, then run the steps that are due. Returns
         whether this process leads."""
-        leading = ledger.engine().elect(LEASE, self.node, settings.LEADER_TTL)
+        leading = peers().elect(LEASE, self.node, settings.LEADER_TTL)
         if leading != self.leading:
             logger.info("%s %s the lead", self.node, "takes" if leading else "loses")
             self.leading = leading
@@ -64,32 +69,74 @@ class Leader:
         return True
 
     def run(self, stop: threading.Event) -> None:
-        """Pass after pass until `stop` is set; a failed pass (the database down, say) is
-        logged once and retried on a fresh connection."""
+        """Pass after pass until `stop` is set, then resign; a failed pass (the database down,
+        say) is logged once and retried on a fresh connection."""
         failing = False
-        while not stop.is_set():
-            try:
-                self.tick()
-                failing = False
-            except Exception:
-                if not failing:
-                    logger.warning("Leader pass of %s failed; retrying", self.node, exc_info=True)
-                failing, self.leading = True, False
-                connections[ledger.database()].close()
-            stop.wait(settings.STAGE_INTERVAL)
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                    failing = False
+                except Exception:
+                    if not failing:
+                        logger.warning(
+                            "Leader pass of %s failed; retrying", self.node, exc_info=True
+                        )
+                    failing, self.leading = True, False
+                    connections[ledger.database()].close()
+                stop.wait(settings.STAGE_INTERVAL)
+        finally:
+            self.resign()
+
+    def resign(self) -> None:
+        """Give up the lead, from this thread: the session lock is its connection's. Closing
+        that connection frees the lock even when the resign itself fails."""
+        try:
+            if peers().resign(LEASE, self.node):
+                logger.info("%s resigns the lead", self.node)
+        except Exception:
+            logger.warning("%s could not resign the lead", self.node, exc_info=True)
+        finally:
+            self.leading = False
+            connections[ledger.database()].close()
 
 
-_thread: threading.Thread | None = None
+# Exit finalizers run by descending priority: the leader resigns before the lower ones run.
+RESIGN_PRIORITY = 100
+# This process's leader thread and the event that stops it.
+_running: tuple[threading.Thread, threading.Event] | None = None
 
 
 def start(sender: Any = None, **kwargs: Any) -> None:
     """Start this process's leader thread (django-q2's `post_spawn` receiver); once. Not in
-    django-q2's `sync` mode, where a task runs in the process that queued it."""
-    global _thread
-    if Conf.SYNC or (_thread is not None and _thread.is_alive()):
+    django-q2's `sync` mode, where a task runs in the process that queued it.
+
+    The thread is stopped, and resigns, when the process exits: django-q2's workers are
+    `multiprocessing` children, which end by running multiprocessing's exit finalizers and
+    then `os._exit` (never `atexit`), so the stop is one of those finalizers."""
+    global _running
+    if Conf.SYNC or (_running is not None and _running[0].is_alive()):
         return
-    leader = Leader(ledger.node_name())
-    _thread = threading.Thread(
-        target=leader.run, args=(threading.Event(),), name="ash_oban_django leader", daemon=True
+    stopping = threading.Event()
+    thread = threading.Thread(
+        target=Leader(ledger.node_name()).run,
+        args=(stopping,),
+        name="ash_oban_django leader",
+        daemon=True,
     )
-    _thread.start()
+    _running = (thread, stopping)
+    thread.start()
+    Finalize(None, stop, exitpriority=RESIGN_PRIORITY)
+
+
+def stop(timeout: float | None = None) -> bool:
+    """Stop this process's leader thread, which resigns the lead if it holds it; waits at most
+    `timeout` seconds (`LEADER_TTL` by default: waiting longer gains nothing, the lease has
+    lapsed by then), so a pass stuck on the database cannot hold up the process's exit.
+    Returns whether the thread has ended."""
+    if _running is None:
+        return True
+    thread, stopping = _running
+    stopping.set()
+    thread.join(settings.LEADER_TTL if timeout is None else timeout)
+    return not thread.is_alive()

@@ -19,6 +19,7 @@ from django.db import transaction
 
 from .. import ledger
 from ..conf import settings
+from ..ledger.peer import peers
 from ..states import State
 from ..worker import rescue_orphan
 from .wake import wake
@@ -104,7 +105,7 @@ def maintain() -> dict[str, int]:
     """Every step once, unless a live leader runs them: stage due jobs and wake their queues,
     rescue orphans, prune. A step that fails is logged and counted in `failed`; the next
     steps still run."""
-    if ledger.engine().leader(LEASE) is not None:
+    if peers().leader(LEASE) is not None:
         return {"waiting": 0, "rescued": 0, "pruned": 0, "failed": 0}
     results = {
         "waiting": run_step("stage", stage_and_wake, 0),

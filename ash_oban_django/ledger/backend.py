@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q, QuerySet
 
-from ..models import Job, Peer, Queue
+from ..models import Job, Queue
 from ..states import (
     INCOMPLETE_STATES,
     ON_ERROR_HANDLED,
@@ -263,43 +263,6 @@ class Backend:
                 finished = finished.exclude(once=True, kind=Kind.TRIGGER)
             deleted += finished.delete()[0]
         return deleted
-
-    # -- leadership ---------------------------------------------------------------------------
-
-    def elect(self, name: str, node: str, ttl: float) -> bool:
-        """Take or renew the lease `name` for `node` for `ttl` seconds; True when `node` holds
-        it. A lease another node let expire is taken over."""
-        return self.lease(name, node, ttl, take_over=False)
-
-    def lease(self, name: str, node: str, ttl: float, *, take_over: bool) -> bool:
-        """The lease row: renewed by its node, taken over once it lapsed (or at once with
-        `take_over`, by a node the database already chose); True when `node` holds it."""
-        at = now()
-        expires = at + timedelta(seconds=ttl)
-        with transaction.atomic(using=self.alias):
-            leases = Peer.objects.using(self.alias).filter(name=name)
-            if leases.filter(node=node).update(expires_at=expires):
-                return True
-            # Conditional: of two nodes taking over at once, the second finds it renewed.
-            lapsed = leases if take_over else leases.filter(expires_at__lt=at)
-            if lapsed.update(node=node, started_at=at, expires_at=expires):
-                return True
-            try:
-                with transaction.atomic(using=self.alias):
-                    Peer.objects.using(self.alias).create(
-                        name=name, node=node, started_at=at, expires_at=expires
-                    )
-            except IntegrityError:  # another node holds it
-                return False
-            return True
-
-    def resign(self, name: str, node: str) -> None:
-        """Give up the lease `name` if `node` holds it (a node that stops)."""
-        Peer.objects.using(self.alias).filter(name=name, node=node).delete()
-
-    def leader(self, name: str) -> Peer | None:
-        """The live holder of the lease `name`, if any."""
-        return Peer.objects.using(self.alias).filter(name=name, expires_at__gte=now()).first()
 
     # -- operator actions (admin, commands) --------------------------------------------------
 

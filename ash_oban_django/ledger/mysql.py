@@ -87,17 +87,6 @@ SERIALIZE = (
     "INSERT INTO ash_oban_django_lock (name_hash) VALUES (UNHEX(SHA2(%s, 256))) "
     "ON DUPLICATE KEY UPDATE name_hash = name_hash"
 )
-# Named locks are server-wide: a lock's name is the digest of the database's name and ours,
-# so installations on other databases of the server do not share it (at most 64 characters).
-_LOCK_NAME = "SELECT SHA1(CONCAT(DATABASE(), ':', %s)) AS name"
-# Take a named lock of the session unless it holds it already; 1 when it holds it. The lock
-# dies with the session, so a killed leader frees it at once. Parameter: our name.
-LEAD = (
-    "SELECT CASE WHEN IS_USED_LOCK(lock_name.name) = CONNECTION_ID() THEN 1 "
-    f"ELSE GET_LOCK(lock_name.name, 0) END FROM ({_LOCK_NAME}) AS lock_name"
-)
-# Release that named lock. Parameter: our name.
-RESIGN = f"SELECT RELEASE_LOCK(lock_name.name) FROM ({_LOCK_NAME}) AS lock_name"
 # MariaDB: the session's statement time limit in seconds (0: none), every statement.
 MARIADB_TIMEOUT = ("max_statement_time", "SELECT @@SESSION.max_statement_time")
 # MySQL: the session's time limit of read-only SELECTs in milliseconds (0: none).
@@ -234,15 +223,6 @@ class MySQLBackend(Backend):
         # rollback (Django has no hook to release it then), while a row lock ends with the
         # transaction, whichever way it ends, as PostgreSQL's advisory xact lock does.
         self.execute(SERIALIZE, [name])
-
-    def elect(self, name: str, node: str, ttl: float) -> bool:
-        # The session's named lock decides; the lease row says who leads, for those who look.
-        (holds,) = self.execute(LEAD, [f"ash_oban_django:lead:{name}"])
-        return bool(holds) and self.lease(name, node, ttl, take_over=True)
-
-    def resign(self, name: str, node: str) -> None:
-        super().resign(name, node)
-        self.execute(RESIGN, [f"ash_oban_django:lead:{name}"])
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:

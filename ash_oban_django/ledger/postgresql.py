@@ -7,7 +7,6 @@ completions are single statements, which also run in autocommit as one round tri
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -52,18 +51,6 @@ LOCK_EXECUTING = (
 STATEMENT_TIMEOUT = (
     "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)"
 )
-# Take a session advisory lock unless this session holds it already; true when it holds it.
-# The lock dies with the session, so a killed leader frees it at once. Parameters: the two
-# keys, twice.
-LEAD = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-    "AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2) "
-    "OR pg_try_advisory_lock(%s, %s)"
-)
-# Release that session lock. Parameters: the two keys.
-RESIGN = "SELECT pg_advisory_unlock(%s, %s)"
-# The first key of every session lock of the package (the second is the lock's name).
-LEAD_KEY = 0x0A5_0BA
 # A transaction-scoped advisory lock on a name.
 SERIALIZE = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 # Insert a page of jobs given as columns: shared values once, the others as arrays.
@@ -136,16 +123,6 @@ class PostgreSQLBackend(Backend):
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
 
-    def elect(self, name: str, node: str, ttl: float) -> bool:
-        # The session lock decides; the lease row says who leads, for those who look.
-        key = _lead_key(name)
-        (holds,) = self.execute(LEAD, [LEAD_KEY, key, LEAD_KEY, key])
-        return bool(holds) and self.lease(name, node, ttl, take_over=True)
-
-    def resign(self, name: str, node: str) -> None:
-        super().resign(name, node)
-        self.execute(RESIGN, [LEAD_KEY, _lead_key(name)])
-
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:
         previous, _ = self.execute(STATEMENT_TIMEOUT, [f"{max(int(seconds * 1000), 1)}ms"])
@@ -153,8 +130,3 @@ class PostgreSQLBackend(Backend):
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
         self.execute(STATEMENT_TIMEOUT, [previous])
-
-
-def _lead_key(name: str) -> int:
-    """The second key of the session lock named `name` (a stable positive int4)."""
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF

@@ -1,0 +1,187 @@
+"""Leadership: which one process, among every running cluster, leads (Oban's `Peer`).
+
+A node (`host:pid`) bids with `elect` on every pass of its leader thread and gives the lead up
+with `resign` when its process stops; `leader` says who leads. The lease row (`Peer`) says who
+leads on every database, for those who look (the fallback maintenance, the dashboard, the
+metrics). What decides who leads is the database's strongest tool:
+
+- PostgreSQL: a session advisory lock. It dies with the holder's session, so a killed
+  leader frees the lead at once.
+- MariaDB/MySQL: a named lock (`GET_LOCK`), likewise per session; named locks are
+  server-wide, so the lock's name carries the database's.
+- SQLite (and the base class): the lease row alone, renewed on every pass and taken over once
+  it lapses, `ttl` seconds after the holder's last pass.
+
+The job verbs (`backend.py` and the vendor modules) know nothing of leadership, and this
+module uses none of them (import-linter keeps both apart).
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
+
+from ..conf import settings
+from ..models import Peer
+
+__all__ = ["MySQLPeers", "Peers", "PostgreSQLPeers", "peers"]
+
+
+class Peers:
+    """Leadership on the database `alias`, decided by the lease row alone (SQLite)."""
+
+    vendor: ClassVar[str] = "sqlite"
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def elect(self, name: str, node: str, ttl: float) -> bool:
+        """Take or renew the lead `name` for `node` for `ttl` seconds; True when `node` leads.
+        A lease another node let lapse is taken over."""
+        return self.lease(name, node, ttl, take_over=False)
+
+    def resign(self, name: str, node: str) -> bool:
+        """Give up the lead `name` if `node` holds it (a node that stops): the next bid of
+        another node wins. A node that does not hold it changes nothing. Returns whether
+        `node` held the lease row."""
+        return bool(Peer.objects.using(self.alias).filter(name=name, node=node).delete()[0])
+
+    def leader(self, name: str) -> Peer | None:
+        """The live holder of the lead `name`, if any."""
+        return (
+            Peer.objects.using(self.alias).filter(name=name, expires_at__gte=timezone.now()).first()
+        )
+
+    def lease(self, name: str, node: str, ttl: float, *, take_over: bool) -> bool:
+        """The lease row: renewed by its node, taken over once it lapsed (or at once with
+        `take_over`, by a node the database's lock already chose); True when `node` holds it."""
+        at = timezone.now()
+        expires = at + timedelta(seconds=ttl)
+        with transaction.atomic(using=self.alias):
+            leases = Peer.objects.using(self.alias).filter(name=name)
+            if leases.filter(node=node).update(expires_at=expires):
+                return True
+            # Conditional: of two nodes taking over at once, the second finds it renewed.
+            lapsed = leases if take_over else leases.filter(expires_at__lt=at)
+            if lapsed.update(node=node, started_at=at, expires_at=expires):
+                return True
+            try:
+                with transaction.atomic(using=self.alias):
+                    Peer.objects.using(self.alias).create(
+                        name=name, node=node, started_at=at, expires_at=expires
+                    )
+            except IntegrityError:  # another node holds it
+                return False
+            return True
+
+    def _execute(self, sql: str, params: list[Any]) -> Any:
+        """Run one statement on this thread's connection (a session lock is the session's);
+        returns its first value."""
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+# The first key of every session lock of the package (the second is the lead's name).
+LEAD_KEY = 0x0A5_0BA
+# Whether this session holds the lead's lock. Parameters: the two keys.
+_HOLDS = (
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2"
+)
+# Take the lead's session lock unless this session holds it already (the lock counts how often
+# it was taken); true when it holds it. Parameters: the two keys, twice.
+PG_LEAD = f"SELECT EXISTS ({_HOLDS}) OR pg_try_advisory_lock(%s, %s)"
+# Release it, if this session holds it (another session's lock cannot be released, and trying
+# warns). Parameters: the two keys, twice.
+PG_RESIGN = f"SELECT pg_advisory_unlock(%s, %s) WHERE EXISTS ({_HOLDS})"
+
+
+class PostgreSQLPeers(Peers):
+    """The session advisory lock decides; the lease row says who leads."""
+
+    vendor = "postgresql"
+
+    def elect(self, name: str, node: str, ttl: float) -> bool:
+        keys = [LEAD_KEY, _lead_key(name)]
+        return bool(self._execute(PG_LEAD, keys * 2)) and self.lease(
+            name, node, ttl, take_over=True
+        )
+
+    def resign(self, name: str, node: str) -> bool:
+        # The row first: once the lock is free, the next leader writes its own.
+        held = super().resign(name, node)
+        self._execute(PG_RESIGN, [LEAD_KEY, _lead_key(name)] * 2)
+        return held
+
+
+def _lead_key(name: str) -> int:
+    """The second key of the lead `name`'s session lock (a stable positive int4)."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+# -- MariaDB and MySQL -------------------------------------------------------------------------
+
+# Named locks are server-wide: a lock's name is the digest of the database's name and ours,
+# so installations on other databases of the server do not share it (at most 64 characters).
+_LOCK_NAME = "SELECT SHA1(CONCAT(DATABASE(), ':', %s)) AS name"
+# Take the lead's named lock unless this session holds it already; 1 when it holds it.
+# Parameter: the lock's name in this database.
+MYSQL_LEAD = (
+    "SELECT CASE WHEN IS_USED_LOCK(lock_name.name) = CONNECTION_ID() THEN 1 "
+    f"ELSE GET_LOCK(lock_name.name, 0) END FROM ({_LOCK_NAME}) AS lock_name"
+)
+# Release it; only its holder can (another session gets 0, a free lock NULL).
+# Parameter: the lock's name in this database.
+MYSQL_RESIGN = f"SELECT RELEASE_LOCK(lock_name.name) FROM ({_LOCK_NAME}) AS lock_name"
+
+
+class MySQLPeers(Peers):
+    """The session's named lock decides; the lease row says who leads."""
+
+    vendor = "mysql"
+
+    def elect(self, name: str, node: str, ttl: float) -> bool:
+        return bool(self._execute(MYSQL_LEAD, [_lock_name(name)])) and self.lease(
+            name, node, ttl, take_over=True
+        )
+
+    def resign(self, name: str, node: str) -> bool:
+        # The row first: once the lock is free, the next leader writes its own.
+        held = super().resign(name, node)
+        self._execute(MYSQL_RESIGN, [_lock_name(name)])
+        return held
+
+
+def _lock_name(name: str) -> str:
+    """Our name of the lead `name`'s named lock (the database's name is added in SQL)."""
+    return f"ash_oban_django:lead:{name}"
+
+
+# Leadership for each database vendor Django reports.
+VENDORS: dict[str, type[Peers]] = {
+    PostgreSQLPeers.vendor: PostgreSQLPeers,
+    MySQLPeers.vendor: MySQLPeers,
+    Peers.vendor: Peers,
+}
+
+
+def peers(alias: str | None = None) -> Peers:
+    """Leadership on the database `alias`, the ledger's database by default."""
+    alias = alias or settings.DATABASE
+    vendor = connections[alias].vendor
+    try:
+        return VENDORS[vendor](alias)
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"The ledger database {alias!r} is {vendor}; ash_oban_django supports "
+            f"{' and '.join(sorted(VENDORS))}. Point ASH_OBAN['DATABASE'] at one of those."
+        ) from None
