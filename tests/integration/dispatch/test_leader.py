@@ -1,81 +1,30 @@
-"""The leader (docs/architecture.md, docs/operations.md): one lease among all processes, and
-the steps its holder runs."""
+"""The leader (docs/architecture.md, docs/operations.md): the steps the holder of the lead
+runs, and a leader thread that resigns when it stops."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections
-from django.db.models import Q
+from django.db import connections, transaction
+from django.db.models import F, Q
 
 from ash_oban_django import ScheduledAction, Trigger, ledger, register, run_trigger
+from ash_oban_django.dispatch import leader
 from ash_oban_django.dispatch.leader import Leader
 from ash_oban_django.dispatch.maintenance import LEASE, maintain
 from ash_oban_django.dispatch.tasks import cron_tick
+from ash_oban_django.ledger.peer import peers
 from ash_oban_django.models import Job, Peer
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
 
 SCHEDULER = "testapp.Widget:finish:scheduler"
-
-
-def test_lease__one_holder_until_it_lapses() -> None:
-    engine = ledger.engine()
-    assert engine.lease(LEASE, "a:1", 5, take_over=False)
-    assert not engine.lease(LEASE, "b:2", 5, take_over=False)
-    assert engine.lease(LEASE, "a:1", 5, take_over=False)  # renewed
-    Peer.objects.filter(name=LEASE).update(expires_at=ledger.now() - timedelta(seconds=1))
-    assert engine.lease(LEASE, "b:2", 5, take_over=False)  # a's lease lapsed: b takes over
-    assert not engine.lease(LEASE, "a:1", 5, take_over=False)
-    peer = Peer.objects.get(name=LEASE)
-    assert peer.node == "b:2" and peer.expires_at > ledger.now()
-    engine.resign(LEASE, "b:2")
-    assert engine.leader(LEASE) is None
-
-
-def elect_in_a_thread(node: str, hold: threading.Event | None = None) -> tuple[bool, Any]:
-    """Elect from a thread of its own (its own connection, as another process would); with
-    `hold`, the thread keeps its connection open until `hold` is set."""
-    result: list[bool] = []
-    elected = threading.Event()
-
-    def run() -> None:
-        try:
-            result.append(ledger.engine().elect(LEASE, node, 5))
-            elected.set()
-            if hold is not None:
-                hold.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert elected.wait(10)
-    return result[0], thread
-
-
-@pytest.mark.django_db(transaction=True)
-def test_elect__one_leader_among_processes_and_another_takes_over_when_it_dies() -> None:
-    hold = threading.Event()
-    first, holder = elect_in_a_thread("first:1", hold)
-    second, _ = elect_in_a_thread("second:2")
-    assert (first, second) == (True, False)
-    hold.set()  # the first leader's process ends...
-    holder.join(10)
-    if connection.vendor in ("postgresql", "mysql"):
-        # ...and its session lock with it: the next bid wins at once.
-        assert elect_in_a_thread("second:2")[0] is True
-    else:
-        # ...its lease lapses after its time-to-live.
-        assert elect_in_a_thread("second:2")[0] is False
-        Peer.objects.update(expires_at=ledger.now() - timedelta(seconds=1))
-        assert elect_in_a_thread("second:2")[0] is True
-    assert Peer.objects.get(name=LEASE).node == "second:2"
 
 
 @pytest.fixture
@@ -90,7 +39,7 @@ def declared(ash_oban: Any) -> Iterator[None]:
     ):
         yield
     for node in ("here:1", "elsewhere:2", "later:3", "leader:1"):
-        ledger.engine().resign(LEASE, node)
+        peers().resign(LEASE, node)
 
 
 def test_leader__its_pass_stages_due_jobs_and_fires_the_due_slot_once(declared: None) -> None:
@@ -120,8 +69,78 @@ def test_leader__its_pass_stages_due_jobs_and_fires_the_due_slot_once(declared: 
 def test_maintain__the_fallback_does_nothing_while_a_leader_lives(declared: None) -> None:
     due = run_trigger(Widget.objects.create(), "finish", schedule_in=60)
     Job.objects.filter(pk=due.pk).update(scheduled_at=ledger.now() - timedelta(seconds=1))
-    ledger.engine().elect(LEASE, "leader:1", 5)
+    peers().elect(LEASE, "leader:1", 5)
     assert maintain()["waiting"] == 0
     assert Job.objects.get(pk=due.pk).state == "scheduled"
     Peer.objects.update(expires_at=ledger.now() - timedelta(seconds=1))
     assert maintain()["waiting"] == 1  # no live leader: the fallback does the work
+
+
+def holder() -> str | None:
+    lead = peers().leader(LEASE)
+    return None if lead is None else lead.node
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 15
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leader__its_thread_resigns_when_stopped(declared: None) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=Leader("here:1").run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: holder() == "here:1", "the thread to lead")
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive()
+    assert not Peer.objects.filter(name=LEASE).exists()
+    assert peers().elect(LEASE, "elsewhere:2", 5) is True  # at once, on every database
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop__ends_the_process_leader_which_resigns(declared: None) -> None:
+    leader.start()
+    try:
+        wait_for(lambda: holder() == ledger.node_name(), "this process to lead")
+    finally:
+        assert leader.stop(timeout=15) is True
+    assert holder() is None
+    assert peers().elect(LEASE, "elsewhere:2", 5) is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop__is_bounded_when_a_pass_is_stuck_on_the_database(declared: None) -> None:
+    leader.start()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lease_row() -> None:
+        # Another transaction holds the lease row (a write lock on SQLite): the leader's next
+        # renewal waits for it.
+        try:
+            with transaction.atomic():
+                Peer.objects.filter(name=LEASE).update(node=F("node"))
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    blocker = threading.Thread(target=hold_the_lease_row)
+    try:
+        wait_for(lambda: holder() == ledger.node_name(), "this process to lead")
+        blocker.start()
+        assert locked.wait(15)
+        time.sleep(1.5)  # past STAGE_INTERVAL: the next pass is waiting
+        started = time.monotonic()
+        assert leader.stop(timeout=0.3) is False  # the stop does not wait for the pass...
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+        blocker.join(15)
+    assert leader.stop(timeout=15) is True  # ...which resigns once it gets through
+    assert holder() is None

@@ -76,29 +76,3 @@ def test_mysql__serialize_holds_until_the_transaction_ends(ending: str) -> None:
     finally:
         thread.join(10)
     assert waited and waited[0] >= 0.4  # it waited for the first transaction to end
-
-
-@pytest.mark.django_db
-def test_mysql__the_leader_lock_is_per_database() -> None:
-    """Named locks are server-wide: an installation on another database of the same server
-    holding its leader lock does not keep this one from leading."""
-    import MySQLdb
-
-    from ash_oban_django.ledger.mysql import LEAD
-
-    settings = connection.settings_dict
-    other = MySQLdb.connect(
-        host=settings["HOST"],
-        port=int(settings["PORT"] or 3306),
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        database="mysql",
-    )
-    try:
-        cursor = other.cursor()
-        cursor.execute(LEAD, ["ash_oban_django:lead:maintenance"])
-        assert cursor.fetchone() == (1,)  # the other database's leader
-        assert ledger.engine().elect("maintenance", "here:1", 5) is True
-    finally:
-        other.close()
-        ledger.engine().resign("maintenance", "here:1")
