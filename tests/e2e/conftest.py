@@ -54,9 +54,9 @@ def run_database_url() -> str:
 
 @pytest.fixture
 def start_cluster(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
-    """Start `manage.py qcluster` on the test database; every cluster is stopped after."""
+    """Start `manage.py qcluster` on the test database (or the `DATABASE_URL` given); every
+    cluster is stopped after."""
     started: list[Cluster] = []
-    url = run_database_url()
 
     def start(**env: str) -> Cluster:
         log = tmp_path / f"qcluster-{len(started)}.log"
@@ -67,7 +67,7 @@ def start_cluster(transactional_db: None, tmp_path: Path) -> Iterator[Callable[.
                 env={
                     **os.environ,
                     "DJANGO_SETTINGS_MODULE": "tests.settings",
-                    "DATABASE_URL": url,
+                    "DATABASE_URL": env.get("DATABASE_URL") or run_database_url(),
                     "Q_WORKERS": "2",
                     **env,
                 },
