@@ -27,7 +27,8 @@ class AshObanConfig(AppConfig):
         post_migrate.connect(sync_on_migrate, sender=self)
         # The ledger announces committed work; dispatch hands it to django-q2.
         jobs_available.connect(on_jobs_available, dispatch_uid="ash_oban_django.wake")
-        # Every django-q2 worker process bids for the lead (see dispatch/leader.py).
+        # Every django-q2 worker process bids for the lead, and resigns it when the process
+        # exits (see dispatch/leader.py).
         post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")
         # With the `metrics` extra, every process records its jobs (see metrics.py).
         if find_spec("prometheus_client") is not None:
