@@ -22,7 +22,6 @@ import zlib
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
@@ -33,23 +32,36 @@ __all__ = ["MySQLPeers", "Peers", "PostgreSQLPeers", "peers"]
 
 
 class Peers:
-    """Leadership on the database `alias`, decided by the lease row alone (SQLite)."""
+    """Leadership on the database `alias`. Here the lease row alone decides (SQLite, or any
+    database); a subclass whose database has session locks names the statements that take
+    and release the lead's lock, and the lease row then only says who leads."""
 
     vendor: ClassVar[str] = "sqlite"
+    # Take the lead's lock unless this session holds it already; true when it holds it.
+    lead_sql: ClassVar[str | None] = None
+    # Release it, if this session holds it.
+    resign_sql: ClassVar[str | None] = None
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
     def elect(self, name: str, node: str, ttl: float) -> bool:
         """Take or renew the lead `name` for `node` for `ttl` seconds; True when `node` leads.
-        A lease another node let lapse is taken over."""
-        return self.lease(name, node, ttl, take_over=False)
+        A lease another node let lapse is taken over; with a session lock, the lock decides."""
+        if self.lead_sql is None:
+            return self.lease(name, node, ttl, take_over=False)
+        holds = self._execute(self.lead_sql, self.lock_params(name))
+        return bool(holds) and self.lease(name, node, ttl, take_over=True)
 
     def resign(self, name: str, node: str) -> bool:
         """Give up the lead `name` if `node` holds it (a node that stops): the next bid of
         another node wins. A node that does not hold it changes nothing. Returns whether
         `node` held the lease row."""
-        return bool(Peer.objects.using(self.alias).filter(name=name, node=node).delete()[0])
+        # The row first: once the lock is free, the next leader writes its own.
+        held = Peer.objects.using(self.alias).filter(name=name, node=node).delete()[0]
+        if self.resign_sql is not None:
+            self._execute(self.resign_sql, self.lock_params(name))
+        return bool(held)
 
     def leader(self, name: str) -> Peer | None:
         """The live holder of the lead `name`, if any."""
@@ -79,9 +91,13 @@ class Peers:
                 return False
             return True
 
+    def lock_params(self, name: str) -> list[Any]:
+        """The parameters of `lead_sql` and `resign_sql` for the lead `name`."""
+        return []
+
     def _execute(self, sql: str, params: list[Any]) -> Any:
         """Run one statement on this thread's connection (a session lock is the session's);
-        returns its first value."""
+        returns its first value, None without a row."""
         with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -106,21 +122,15 @@ PG_RESIGN = f"SELECT pg_advisory_unlock(%s, %s) WHERE EXISTS ({_HOLDS})"
 
 
 class PostgreSQLPeers(Peers):
-    """The session advisory lock decides; the lease row says who leads."""
+    """A session advisory lock decides."""
 
     vendor = "postgresql"
+    lead_sql = PG_LEAD
+    resign_sql = PG_RESIGN
 
-    def elect(self, name: str, node: str, ttl: float) -> bool:
-        keys = [LEAD_KEY, _lead_key(name)]
-        return bool(self._execute(PG_LEAD, keys * 2)) and self.lease(
-            name, node, ttl, take_over=True
-        )
-
-    def resign(self, name: str, node: str) -> bool:
-        # The row first: once the lock is free, the next leader writes its own.
-        held = super().resign(name, node)
-        self._execute(PG_RESIGN, [LEAD_KEY, _lead_key(name)] * 2)
-        return held
+    def lock_params(self, name: str) -> list[Any]:
+        # The two keys twice: for the lock, and for the check that this session holds it.
+        return [LEAD_KEY, _lead_key(name)] * 2
 
 
 def _lead_key(name: str) -> int:
@@ -145,25 +155,14 @@ MYSQL_RESIGN = f"SELECT RELEASE_LOCK(lock_name.name) FROM ({_LOCK_NAME}) AS lock
 
 
 class MySQLPeers(Peers):
-    """The session's named lock decides; the lease row says who leads."""
+    """A named lock of the session decides."""
 
     vendor = "mysql"
+    lead_sql = MYSQL_LEAD
+    resign_sql = MYSQL_RESIGN
 
-    def elect(self, name: str, node: str, ttl: float) -> bool:
-        return bool(self._execute(MYSQL_LEAD, [_lock_name(name)])) and self.lease(
-            name, node, ttl, take_over=True
-        )
-
-    def resign(self, name: str, node: str) -> bool:
-        # The row first: once the lock is free, the next leader writes its own.
-        held = super().resign(name, node)
-        self._execute(MYSQL_RESIGN, [_lock_name(name)])
-        return held
-
-
-def _lock_name(name: str) -> str:
-    """Our name of the lead `name`'s named lock (the database's name is added in SQL)."""
-    return f"ash_oban_django:lead:{name}"
+    def lock_params(self, name: str) -> list[Any]:
+        return [f"ash_oban_django:lead:{name}"]
 
 
 # Leadership for each database vendor Django reports.
@@ -175,13 +174,7 @@ VENDORS: dict[str, type[Peers]] = {
 
 
 def peers(alias: str | None = None) -> Peers:
-    """Leadership on the database `alias`, the ledger's database by default."""
+    """Leadership on the database `alias`, the ledger's database by default. A database
+    without session locks we know is led by the lease row alone."""
     alias = alias or settings.DATABASE
-    vendor = connections[alias].vendor
-    try:
-        return VENDORS[vendor](alias)
-    except KeyError:
-        raise ImproperlyConfigured(
-            f"The ledger database {alias!r} is {vendor}; ash_oban_django supports "
-            f"{' and '.join(sorted(VENDORS))}. Point ASH_OBAN['DATABASE'] at one of those."
-        ) from None
+    return VENDORS.get(connections[alias].vendor, Peers)(alias)
