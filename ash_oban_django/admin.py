@@ -153,7 +153,10 @@ class JobAdmin(_ModelAdmin):
 
     @admin.display(description="attempts")
     def attempts(self, job: Job) -> str:
-        return f"{job.attempt}/{job.max_attempts}"
+        # Attempts that lost their database connection were given back: say how many.
+        interrupted = job.interruptions
+        suffix = f" ({interrupted} interrupted)" if interrupted else ""
+        return f"{job.attempt}/{job.max_attempts}{suffix}"
 
     @admin.display(description="last error")
     def last_error(self, job: Job) -> str | None:

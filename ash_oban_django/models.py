@@ -156,6 +156,12 @@ class Job(models.Model):
         target = f" pk={self.object_pk}" if self.object_pk else ""
         return f"{self.name}{target} #{self.pk} ({self.state})"
 
+    @property
+    def interruptions(self) -> int:
+        """How many of the job's attempts lost their database connection and were given
+        back (`Backend.interrupt`)."""
+        return int(self.meta.get("interrupted", 0))
+
     @classmethod
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
         # On MariaDB and MySQL, Django warns that it leaves out the conditional constraint

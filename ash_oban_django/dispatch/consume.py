@@ -45,18 +45,21 @@ def consume(queue: str) -> int:
     job: Job | None = None
     while job is not None or (ran < budget and time.monotonic() < stop_at):
         if job is None:
+            if time.monotonic() >= check_at:
+                ran += run_starving(engine, queue, cluster)
+                check_at = time.monotonic() + STARVING_CHECK
             claimed = engine.claim(queue, CLAIM_BATCH, max_running=limit)
             if not claimed:
                 return ran
             job = claimed[0]
         # While the task goes on, each completion also claims the next job, in the same
-        # statement (not for limited queues, whose claims count the running jobs first).
-        more = limit is None and ran + 1 < budget and time.monotonic() < stop_at
+        # statement (not for limited queues, whose claims count the running jobs first, nor
+        # when starving queues are due a look: a claimed job is never held, unlocked, while
+        # another runs or while anything else may fail).
+        until = min(stop_at, check_at)
+        more = limit is None and ran + 1 < budget and time.monotonic() < until
         job = perform_and_claim(job, claim_from=queue if more else None).claimed
         ran += 1
-        if time.monotonic() >= check_at:
-            ran += run_starving(engine, queue, cluster)
-            check_at = time.monotonic() + STARVING_CHECK
     if engine.runnable(queue).exists():
         wake({queue: 1})
     return ran

@@ -11,16 +11,46 @@ from __future__ import annotations
 import logging
 
 from .. import ledger
+from ..ledger.outage import Outage
 from ..registry import registry
+from ..worker import release_claimed
 from . import cron, maintenance
 from .consume import consume
 
 logger = logging.getLogger("ash_oban_django")
+# This worker process's view of the ledger's database, for quiet logs in an outage.
+worker_outage = Outage("worker", logger)
 
 
 def run_queue(queue: str) -> int:
-    """The wake task: run the queue's runnable jobs (see `consume`)."""
-    return consume(queue)
+    """The wake task: run the queue's runnable jobs (see `consume`).
+
+    A lost database connection ends the task quietly (logged once per outage): the jobs it
+    leaves are claimed again once the leader wakes the queue, and a job it had claimed is
+    rescued."""
+    engine = ledger.engine()
+    try:
+        ran = consume(queue)
+    except Exception as error:
+        if not engine.connection_lost(error):
+            raise
+        worker_outage.failed(error)
+        engine.connection.close()
+        give_back_claims(engine, error)
+        return 0
+    worker_outage.answered()
+    return ran
+
+
+def give_back_claims(engine: ledger.Backend, error: BaseException) -> None:
+    """After a lost connection, on a new one: the jobs a claim may have taken as the session
+    ended are given back (`worker.release_claimed`); if the database is still away they are
+    left for the rescue."""
+    try:
+        release_claimed(engine, error)
+    except Exception as failure:  # noqa: BLE001 - the database is away: the rescue will do
+        worker_outage.failed(failure)
+        engine.connection.close()
 
 
 def cron_tick(stable_name: str) -> None:

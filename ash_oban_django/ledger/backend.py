@@ -127,6 +127,20 @@ class Backend:
             .first()
         )
 
+    def connection_lost(self, error: BaseException) -> bool:
+        """Whether `error` (Django's, or the driver's own: some escape unwrapped) says the
+        ledger's connection was lost or ended by the server, a fault of the infrastructure
+        and not of the job; False where connections are not lost (SQLite)."""
+        return False
+
+    def claimed_by(self, node: str) -> list[Job]:
+        """The `executing` jobs attempted by `node` that no live attempt holds, locked in the
+        caller's transaction (all of the node's where rows are not locked)."""
+        claimed = self.jobs().filter(state=State.EXECUTING, attempted_by=node).order_by("id")
+        if self.rescues_by_lock:
+            claimed = claimed.select_for_update(skip_locked=True)
+        return list(claimed)
+
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:
         """Within the block, cancel any statement that runs longer than `seconds`, where
@@ -187,6 +201,18 @@ class Backend:
             scheduled_at=schedule_in(seconds),
             attempt=job.attempt - 1,
             meta={"snoozed": int(job.meta.get("snoozed", 0)) + 1},
+        )
+
+    def interrupt(self, job: Job, error: BaseException, delay: float) -> Job:
+        """The attempt lost its database connection: run again in `delay` seconds, giving
+        the attempt back; counted in `meta["interrupted"]`."""
+        return self._record(
+            job,
+            State.RETRYABLE,
+            errors=[error],
+            scheduled_at=schedule_in(delay),
+            attempt=job.attempt - 1,
+            meta={"interrupted": job.interruptions + 1},
         )
 
     def retry(self, job: Job, error: BaseException, delay: float) -> Job:

@@ -93,6 +93,10 @@ MARIADB_TIMEOUT = ("max_statement_time", "SELECT @@SESSION.max_statement_time")
 MYSQL_TIMEOUT = ("max_execution_time", "SELECT @@SESSION.max_execution_time")
 # Set a session variable named above. Parameter: its value.
 SET_TIMEOUT = "SET SESSION {name} = %s"
+# Client and server error codes of a connection lost or ended by the server: 2006 (server
+# gone), 2013 and 2055 (lost during a query), 2002/2003 (cannot connect), 1053 (server
+# shutdown), 1927 (connection killed, MariaDB), 4031 (disconnected for inactivity, MySQL).
+CONNECTION_LOST_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031})
 # Rows per INSERT statement: keeps a page well under `max_allowed_packet`.
 INSERT_CHUNK = 1000
 
@@ -223,6 +227,11 @@ class MySQLBackend(Backend):
         # rollback (Django has no hook to release it then), while a row lock ends with the
         # transaction, whichever way it ends, as PostgreSQL's advisory xact lock does.
         self.execute(SERIALIZE, [name])
+
+    def connection_lost(self, error: BaseException) -> bool:
+        # mysqlclient's error (Django's `__cause__`) carries the code as its first argument.
+        code = next(iter(getattr(error.__cause__ or error, "args", ())), None)
+        return code in CONNECTION_LOST_CODES
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:

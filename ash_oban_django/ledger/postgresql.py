@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
 
 from ..models import Job, Queue
@@ -58,6 +59,10 @@ INSERT = (
     f"INSERT INTO {TABLE} ({{columns}}) SELECT {{select}} FROM unnest({{arrays}}) AS u({{aliases}}) "
     f"ON CONFLICT DO NOTHING {RETURNING}"
 )
+
+# SQLSTATEs of a connection lost or ended by the server: class 08 (connection exception),
+# and 57P01-57P03 (administrator command, crash or shutdown; cannot connect now).
+CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
 
 
 class PostgreSQLBackend(Backend):
@@ -122,6 +127,19 @@ class PostgreSQLBackend(Backend):
 
     def serialize(self, name: str) -> None:
         self.execute(SERIALIZE, [name])
+
+    def connection_lost(self, error: BaseException) -> bool:
+        # psycopg's error (Django's `__cause__`) carries the server's SQLSTATE when the server
+        # said why; a connection that broke without a word is closed or broken.
+        state = getattr(error.__cause__ or error, "sqlstate", None) or ""
+        if state.startswith("08") or state in CONNECTION_LOST_STATES:
+            return True
+        cause = error.__cause__ or error
+        unsaid = isinstance(error, OperationalError | InterfaceError) or (
+            type(cause).__module__.startswith("psycopg")
+            and type(cause).__name__ in ("OperationalError", "InterfaceError")
+        )
+        return not state and unsaid
 
     @contextmanager
     def statements_bounded(self, seconds: float) -> Iterator[None]:

@@ -6,7 +6,7 @@ job does; `outcome` classifies errors; `retry` decides when a failure runs again
 """
 
 from .drain import Result, drain, schedule_and_run_triggers
-from .executor import Performed, perform, perform_and_claim, rescue_orphan
+from .executor import Performed, perform, perform_and_claim, release_claimed, rescue_orphan
 
 __all__ = [
     "Performed",
@@ -14,6 +14,7 @@ __all__ = [
     "drain",
     "perform",
     "perform_and_claim",
+    "release_claimed",
     "rescue_orphan",
     "schedule_and_run_triggers",
 ]

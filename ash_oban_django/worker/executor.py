@@ -12,6 +12,11 @@
                 here, so user code has run before anything is written
       record    the outcome: one ledger verb per state, the single write
 
+An attempt that lost its database connection (the server ended the session, restarted or
+failed over) is `Interrupted`: not the job's fault, so it runs again soon without spending an
+attempt, up to `retry.MAX_INTERRUPTIONS` times. Its outcome is recorded on a new connection,
+retried while the database stays away (`RECONNECT_FOR`).
+
 The first transaction holds the job row's lock for the whole attempt (on PostgreSQL and
 MariaDB that lock is the proof that the worker is alive; see the rescue), so the work's
 writes commit if and only if the job completes.
@@ -22,9 +27,12 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from django.db import transaction
 
@@ -42,6 +50,7 @@ from .outcome import (
     Discarded,
     FailedFinally,
     Handled,
+    Interrupted,
     Outcome,
     Rescued,
     Retrying,
@@ -50,13 +59,18 @@ from .outcome import (
     classify_on_error,
     stand_in,
 )
+from .retry import RetryStrategy
 from .runners import RUNNERS, Runner
 
 logger = logging.getLogger("ash_oban_django")
 
 # What `record` writes: every outcome but a final failure, which `decide` first hands to
 # the declaration's `on_error`.
-Recorded = Snoozed | Cancelled | Retrying | Handled | Discarded | Rescued
+Recorded = Snoozed | Cancelled | Retrying | Interrupted | Handled | Discarded | Rescued
+Recording = TypeVar("Recording")
+# Seconds an attempt's outcome keeps being retried on a new connection while the database
+# connection is lost; past it the job is left `executing`, for the rescue.
+RECONNECT_FOR = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +105,19 @@ def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
     try:
         performed = attempt(engine, job, claim_from)
     except AttemptFailed as failed:
-        performed = Performed(conclude(engine, failed.runner, failed.error), error=failed.error)
+        concluded = reconnecting(engine, partial(conclude, engine, failed.runner, failed.error))
+        performed = Performed(concluded, error=failed.error)
+        if claim_from is not None and engine.connection_lost(failed.error):
+            # The commit may have claimed the next job before the session ended.
+            reconnecting(engine, partial(release_claimed, engine, failed.error))
+    except Exception as error:
+        # Lost before the work began (locking the job, say): the attempt never ran.
+        runner = runner_for(job) if engine.connection_lost(error) else None
+        if runner is None:
+            raise
+        performed = Performed(
+            reconnecting(engine, partial(conclude, engine, runner, error)), error=error
+        )
     if performed is None:  # rescued or cancelled while it waited: someone else recorded it
         return Performed(job)
     job_finished.send_robust(
@@ -186,8 +212,48 @@ def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
         if locked is None:  # rescued meanwhile: the rescue recorded what happened
             return runner.job
         runner.job = locked
-        retry = runner.retry_strategy.decide(runner.context(error=error))
-        return record(engine, locked, decide(engine, runner, classify(error, retry)), runner)
+        strategy = runner.retry_strategy
+        retry = strategy.decide(runner.context(error=error))
+        lost = engine.connection_lost(error)
+        interruption = strategy.after_interruption(locked.interruptions) if lost else None
+        outcome = classify(error, retry, interruption)
+        return record(engine, locked, decide(engine, runner, outcome), runner)
+
+
+def reconnecting(engine: Backend, record_outcome: Callable[[], Recording]) -> Recording:
+    """`record_outcome()`, tried again on a new connection while the connection is lost,
+    for up to `RECONNECT_FOR` seconds. Inside a caller's transaction (a drain in a test,
+    say) it is not: a new connection would leave that transaction behind."""
+    give_up = time.monotonic() + RECONNECT_FOR
+    pause = 0.1
+    while True:
+        try:
+            return record_outcome()
+        except Exception as error:
+            connection = engine.connection
+            lost = engine.connection_lost(error) and not connection.in_atomic_block
+            if not lost or time.monotonic() + pause > give_up:
+                raise
+            logger.debug("Recording an outcome lost its connection; reconnecting: %s", error)
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+def release_claimed(engine: Backend, error: BaseException) -> list[Job]:
+    """Give back the jobs this process claimed but is not running, after its connection was
+    lost: a claim the server committed just before it ended the session reports an error,
+    yet leaves its jobs `executing` in this node's name. A worker process runs one job at a
+    time, so between jobs every such job is one of those; each is `Interrupted` (its attempt
+    given back) rather than left for the rescue to count as a failure."""
+    released = []
+    strategy = RetryStrategy()
+    with transaction.atomic(using=engine.alias):
+        for job in engine.claimed_by(ledger.node_name()):
+            if strategy.after_interruption(job.interruptions).retry:
+                released.append(record(engine, job, Interrupted(error, 0.0)))
+        ledger.announce(dict(Counter(job.queue for job in released)))
+    return released
 
 
 def rescue_orphan(engine: Backend, job: Job) -> Job:
@@ -260,6 +326,8 @@ def record(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None =
         with transaction.atomic(using=engine.alias):
             return acknowledge(engine, job, outcome, runner)
     except Exception as failure:  # noqa: BLE001 - written again without the details
+        if engine.connection_lost(failure):
+            raise  # nothing was refused: the write is tried again on a new connection
         logger.exception(
             "Could not record the outcome of job %s (%s); recording it without the error's details",
             job.pk,
@@ -285,6 +353,17 @@ def acknowledge(engine: Backend, job: Job, outcome: Recorded, runner: Runner | N
             return engine.discard(job, errors)
         case Rescued(error):
             return engine.rescue(job, error)
+        case Interrupted(error, delay):
+            logger.info(
+                "Attempt %s of job %s (%s) lost its database connection; it runs again in "
+                "%g s without counting: %s",
+                job.attempt,
+                job.pk,
+                job.name,
+                delay,
+                error,
+            )
+            return engine.interrupt(job, error, delay)
         case Retrying(error, delay):
             assert runner is not None, "a retry is decided by the job's runner"
             if runner.log_errors:

@@ -41,6 +41,15 @@ class Retrying:
 
 
 @dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The attempt lost its database connection (not the job's fault): run again in `delay`
+    seconds, giving the attempt back."""
+
+    error: BaseException
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
 class FailedFinally:
     """The last attempt failed: `on_error` decides what follows (see `executor`)."""
 
@@ -68,11 +77,19 @@ class Rescued:
     error: BaseException
 
 
-Outcome = Snoozed | Cancelled | Retrying | FailedFinally | Handled | Discarded | Rescued
+Outcome = (
+    Snoozed | Cancelled | Retrying | Interrupted | FailedFinally | Handled | Discarded | Rescued
+)
 
 
-def classify(error: BaseException, retry: RetryDecision) -> Outcome:
-    """The outcome of an attempt that raised `error`, given the retry strategy's decision."""
+def classify(
+    error: BaseException, retry: RetryDecision, interruption: RetryDecision | None = None
+) -> Outcome:
+    """The outcome of an attempt that raised `error`, given the retry strategy's decisions:
+    `retry` for a failure of the job, `interruption` when the error says the database
+    connection was lost (None when it does not)."""
+    if interruption is not None and interruption.retry:
+        return Interrupted(error, interruption.delay)
     if isinstance(error, Snooze):
         return Snoozed(error.seconds)
     if isinstance(error, Cancel | TriggerNoLongerApplies):

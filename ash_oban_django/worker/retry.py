@@ -18,6 +18,14 @@ class RetryDecision:
     delay: float = 0.0
 
 
+# How many times a job's attempts may lose their database connection without spending an
+# attempt: past it, a lost connection counts like any error, so a database that is broken
+# for one job cannot loop it forever.
+MAX_INTERRUPTIONS = 10
+# The longest wait before an interrupted job runs again (seconds).
+MAX_INTERRUPTION_DELAY = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class RetryStrategy:
     """Retry while attempts are left, after `backoff` seconds: an `int` (exact), a
@@ -30,6 +38,14 @@ class RetryStrategy:
         if context.attempt >= context.max_attempts:
             return RetryDecision(retry=False)
         return RetryDecision(retry=True, delay=self.delay(context))
+
+    def after_interruption(self, interruptions: int) -> RetryDecision:
+        """Whether an attempt that lost its database connection runs again without counting,
+        given how many of the job's attempts already did, and in how many seconds: 1, 2,
+        4 ... up to `MAX_INTERRUPTION_DELAY`."""
+        if interruptions >= MAX_INTERRUPTIONS:
+            return RetryDecision(retry=False)
+        return RetryDecision(retry=True, delay=min(2.0**interruptions, MAX_INTERRUPTION_DELAY))
 
     def delay(self, context: JobContext) -> float:
         if callable(self.backoff):

@@ -91,3 +91,37 @@ class Ticket(models.Model):
         self.processed = True
         self.handled_by = f"{os.getpid()}"
         self.save(update_fields=["processed", "handled_by"])
+
+
+class Parcel(models.Model):
+    """Shipped by a trigger with one attempt, while the server ends the workers' sessions
+    (a lost connection must not spend that attempt)."""
+
+    shipped = models.BooleanField(default=False)
+    errored = models.BooleanField(default=False)
+
+    class Oban:
+        triggers = [
+            Trigger(
+                "ship",
+                where=Q(shipped=False, errored=False),
+                scheduler_cron=None,
+                on_error="mark_errored",
+                worker_name="e2eapp.Parcel:ship",
+            ),
+        ]
+
+    def ship(self, **inputs: Any) -> None:
+        # The audit row commits with the job: one row per parcel means it ran once.
+        ParcelAudit.objects.create(parcel=self)
+        time.sleep(0.2)  # idle in the job's transaction: where a session is likely ended
+        self.shipped = True
+        self.save(update_fields=["shipped"])
+
+    def mark_errored(self, *, error: BaseException) -> None:
+        self.errored = True
+        self.save(update_fields=["errored"])
+
+
+class ParcelAudit(models.Model):
+    parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE)
