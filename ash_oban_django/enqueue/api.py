@@ -13,6 +13,7 @@ from django.db.models import Model
 from .. import ledger
 from ..actors import store_actor
 from ..declarations import Trigger
+from ..ledger.rows import check_json
 from ..models import Job
 from ..registry import Registered, RegisteredAction, RegisteredTrigger, registry
 from .jobs import cron_job, worker_job
@@ -50,13 +51,36 @@ def build_trigger(
     >>> job.args["action_arguments"]
     {'rush': True}
     """
+    check_arguments(action_arguments, args, tenant)
+    return _worker_job(
+        record, trigger, store_actor(actor), tenant, action_arguments, args, job_options
+    )
+
+
+def check_arguments(action_arguments: Any, args: Any, tenant: Any) -> None:
+    """Refuse, before anything is sent, arguments JSON cannot carry exactly on every
+    database (`ledger.rows.check_json`), naming the key."""
+    check_json("action_arguments", action_arguments)
+    check_json("args", args)
+    check_json("tenant", tenant)
+
+
+def _worker_job(
+    record: Model,
+    trigger: str | Trigger,
+    stored_actor: Any,
+    tenant: Any,
+    action_arguments: dict[str, Any] | None,
+    args: dict[str, Any] | None,
+    job_options: dict[str, Any],
+) -> Job:
     check_record(record)
     entry = registry.get_trigger(type(record), trigger)
     return worker_job(
         entry,
         record,
         tenant,
-        store_actor(actor),
+        stored_actor,
         action_arguments=action_arguments,
         extra=args,
         **_job_options(job_options),
@@ -123,16 +147,10 @@ def run_triggers(
 ) -> list[Job]:
     """Insert the worker jobs of many rows with one statement; duplicates come back with
     `conflict` set (and no pk)."""
+    check_arguments(action_arguments, args, tenant)
+    stored_actor = store_actor(actor)
     jobs = [
-        build_trigger(
-            record,
-            trigger,
-            actor=actor,
-            tenant=tenant,
-            action_arguments=action_arguments,
-            args=args,
-            **job_options,
-        )
+        _worker_job(record, trigger, stored_actor, tenant, action_arguments, args, job_options)
         for record in records
     ]
     return ledger.insert(jobs)
@@ -160,6 +178,7 @@ def schedule_declaration(
 ) -> Job:
     """Insert the job the declaration's cron inserts (unique: a second one is a conflict),
     for the cron `slot` when a cron fires it."""
+    check_json("action_arguments", action_arguments)
     job = cron_job(
         entry, stored_actor=store_actor(actor), action_arguments=action_arguments, slot=slot
     )

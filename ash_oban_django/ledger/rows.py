@@ -3,7 +3,7 @@ jobs as columns for one insert, and how an error is stored on its job."""
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import socket
@@ -148,18 +148,47 @@ _CUT = "\n[... {cut} characters cut of {size} ...]\n"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-# A NUL escaped in JSON text (jsonb refuses it), not preceded by an escaped backslash.
-_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+def check_json(name: str, value: Any) -> None:
+    """Refuse, before anything is sent, a value that JSON cannot carry exactly on every
+    database: a type JSON has no form for (`TypeError`), or NaN, an infinity, a NUL
+    character or a lone surrogate (`ValueError`, which PostgreSQL's `jsonb` and MariaDB's
+    JSON functions refuse or change). The message names where the value sits, under `name`.
+    """
+    stack: list[tuple[str, Any]] = [(name, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise ValueError(
+                    f"{path} holds a NUL character or a lone surrogate ({item[:40]!r}), "
+                    "which JSON columns cannot store: remove or encode it"
+                )
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{path} is {item!r}, which JSON has no form for: use None")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"{path} has a key {key!r}: JSON object keys are strings")
+                stack.append((path, key))
+                stack.append((f"{path}[{key!r}]", inner))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+        elif item is not None and not isinstance(item, bool | int):
+            raise TypeError(
+                f"{path} is {type(item).__name__} {item!r}: job arguments are JSON (str, "
+                "int, float, bool, None, lists and dicts of them); pass e.g. its pk or text"
+            )
 
 
 def json_problem(value: Any) -> str | None:
-    """Why `value` cannot be stored in a JSON column on every database (NaN and infinities,
-    NUL characters, what JSON has no form for); None when it can."""
+    """Why `value` cannot be stored in a JSON column on every database (see `check_json`);
+    None when it can."""
     try:
-        text = json.dumps(value, allow_nan=False)
+        check_json("the value", value)
     except (TypeError, ValueError) as error:
         return describe(error)
-    return "a string holds a NUL character" if _JSON_NUL.search(text) else None
+    return None
 
 
 def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:

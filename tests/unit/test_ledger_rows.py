@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from ash_oban_django.ledger.rows import json_problem, message, storable
+from ash_oban_django.ledger.rows import check_json, json_problem, message, storable
 
 
 class Unprintable(Exception):
@@ -37,16 +39,27 @@ def test_storable__replaces_what_the_database_refuses() -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ({"a": 1.5, "b": ["\\u0000 as text"]}, None),
-        ({"a": float("nan")}, "ValueError: Out of range float values are not JSON compliant"),
-        ({"a": float("inf")}, "ValueError: Out of range float values are not JSON compliant"),
-        ({"a": "x\x00"}, "a string holds a NUL character"),
-        ({"a": object()}, "TypeError: Object of type object is not JSON serializable"),
+        ({"a": 1.5, "b": ["\\u0000 as text"], "c": [True, None, 2]}, None),
+        ({"a": float("nan")}, "ValueError: the value['a'] is nan, which JSON has no form for"),
+        ({"a": [float("-inf")]}, "ValueError: the value['a'][0] is -inf, which JSON has"),
+        ({"a": "x\x00"}, "ValueError: the value['a'] holds a NUL character or a lone surrogate"),
+        ({"a\x00": 1}, "ValueError: the value holds a NUL character or a lone surrogate"),
+        ({"a": "\udc00"}, "ValueError: the value['a'] holds a NUL character or a lone surrogate"),
+        ({"a": object()}, "TypeError: the value['a'] is object <object object"),
+        ({1: "a"}, "TypeError: the value has a key 1: JSON object keys are strings"),
     ],
 )
 def test_json_problem(value: object, problem: str | None) -> None:
     found = json_problem(value)
     if problem is None:
         assert found is None
-    else:  # newer Pythons add the value to the message ("...: nan")
+    else:
         assert found is not None and found.startswith(problem), found
+
+
+def test_check_json__names_the_key_and_says_what_to_do() -> None:
+    with pytest.raises(ValueError, match=r"^action_arguments\['note'\]\[1\] holds a NUL"):
+        check_json("action_arguments", {"note": ["ok", "a\x00b"]})
+    with pytest.raises(TypeError, match=r"^args\['when'\] is date .*pass e\.g\. its pk or text"):
+        check_json("args", {"when": date(2026, 1, 1)})
+    check_json("args", None)  # nothing to check
