@@ -4,7 +4,6 @@ on PostgreSQL and MariaDB with real clusters."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from collections import Counter
 from collections.abc import Callable
 
@@ -69,7 +68,6 @@ def test_ended_sessions__cost_no_attempt_and_run_no_job_twice(
     interrupted = [job for job in jobs if job.interruptions]
     assert ended > 0
     assert states == {"completed": 80}, states
-    Path(f"/tmp/storm-{connection.vendor}.log").write_text(cluster.output())
     errored = [job.errors for job in jobs if job.meta.get("on_error")]
     assert not errored, errored  # on_error never ran
     assert set(audits.values()) == {1} and len(audits) == 80  # each ran exactly once
