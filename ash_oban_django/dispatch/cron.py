@@ -82,7 +82,9 @@ class CronFiring:
                 continue
             try:
                 job = fire(entry, at, grace=SLOT_GRACE)
-            except Exception:
+            except Exception as error:
+                if ledger.engine().connection_lost(error):
+                    raise  # the database is away, not this cron's failure
                 logger.exception("Firing the cron of %s failed", entry.label)
                 continue
             self.fired[entry.cron_name] = slot

@@ -32,6 +32,7 @@ from django_q.conf import Conf
 
 from .. import ledger
 from ..conf import settings
+from ..ledger.outage import Outage
 from ..ledger.peer import peers
 from .cron import CronFiring
 from .maintenance import LEASE, prune, rescue, run_step, stage_and_wake
@@ -47,6 +48,7 @@ class Leader:
         self.leading = False
         self.crons = CronFiring()
         self.last_rescue = self.last_prune = float("-inf")
+        self.outage = Outage(f"leader {node}", logger)
 
     def tick(self) -> bool:
         """One pass: renew or take the lease, then run the steps that are due. Returns
@@ -69,16 +71,20 @@ class Leader:
         return True
 
     def run(self, stop: threading.Event) -> None:
-        """Pass after pass until `stop` is set, then resign; a failed pass (the database down,
-        say) is logged once and retried on a fresh connection."""
+        """Pass after pass until `stop` is set, then resign. A failed pass is retried on a
+        fresh connection; a lost database is logged once per outage (`ledger.outage`), any
+        other failure once until a pass succeeds again."""
         failing = False
         try:
             while not stop.is_set():
                 try:
                     self.tick()
                     failing = False
-                except Exception:
-                    if not failing:
+                    self.outage.answered()
+                except Exception as error:
+                    if ledger.engine().connection_lost(error):
+                        self.outage.failed(error)
+                    elif not failing:
                         logger.warning(
                             "Leader pass of %s failed; retrying", self.node, exc_info=True
                         )

@@ -51,11 +51,14 @@ def stage_and_wake() -> int:
 
 
 def run_step(name: str, step: Callable[[], T], default: T) -> tuple[T, bool]:
-    """Run one step; a failure is logged and gives `default`. Returns the result and
+    """Run one step; a failure is logged and gives `default`, but a lost database connection
+    is raised (it fails the whole pass, logged once per outage). Returns the result and
     whether the step succeeded."""
     try:
         return step(), True
-    except Exception:
+    except Exception as error:
+        if ledger.engine().connection_lost(error):
+            raise  # not this step's failure: the whole pass waits for the database
         logger.exception("Maintenance step %s failed", name)
         return default, False
 
@@ -82,9 +85,9 @@ def rescue() -> int:
                 if orphan is None:
                     return rescued
                 job = rescue_orphan(engine, orphan)
-        except Exception:
-            if orphan is None:
-                raise  # finding orphans failed: the whole step fails
+        except Exception as error:
+            if orphan is None or engine.connection_lost(error):
+                raise  # finding orphans failed, or the database is away: the step fails
             # `rescue_orphan` records its own failures: this one could not even be recorded.
             logger.exception("Rescue of job %s failed; it is left for the next pass", orphan.pk)
             failed.append(orphan.pk)

@@ -45,7 +45,7 @@ class Outage:
             return
         self.began = now
         self.logger.warning(
-            "%s: lost the database; retrying quietly until it is back", self.who, exc_info=error
+            "%s: lost the database; retrying quietly until it answers", self.who, exc_info=error
         )
 
     def answered(self) -> None:

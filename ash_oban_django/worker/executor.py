@@ -278,6 +278,8 @@ def rescue_orphan(engine: Backend, job: Job) -> Job:
                 return record(engine, job, Discarded((error,)))
             return record(engine, job, decide(engine, runner, FailedFinally(error)), runner)
     except Exception as failure:  # noqa: BLE001 - recorded on the job, next to the rescue's error
+        if engine.connection_lost(failure):
+            raise  # the database is away: the job is rescued on a later pass
         logger.exception("Rescue of job %s (%s) failed; discarding it", job.pk, job.name)
         return engine.discard(before, [error, failure])
 

@@ -34,7 +34,7 @@ def test_outage__logs_once_then_once_back(caplog: pytest.LogCaptureFixture) -> N
         outage.answered()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        "leader: lost the database; retrying quietly until it is back",
+        "leader: lost the database; retrying quietly until it answers",
         "leader: the database is back after 29.0 s (30 failures)",
     ]
     assert warnings[0].exc_info is not None and warnings[1].exc_info is None

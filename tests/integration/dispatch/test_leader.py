@@ -3,6 +3,7 @@ runs, and a leader thread that resigns when it stops."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -144,3 +145,58 @@ def test_stop__is_bounded_when_a_pass_is_stuck_on_the_database(declared: None) -
         blocker.join(15)
     assert leader.stop(timeout=15) is True  # ...which resigns once it gets through
     assert holder() is None
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_leader__logs_a_lost_database_once_per_outage(
+    declared: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over a 30 s outage (the server refusing the database and ending its sessions), the
+    leader logs one warning with a traceback, then one line once it is back."""
+    import psycopg
+
+    settings = connections["default"].settings_dict
+    name = settings["NAME"]
+    admin = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+    def outage(on: bool) -> None:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {not on}')
+        if on:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+
+    stop = threading.Event()
+    thread = threading.Thread(target=Leader("here:1").run, args=(stop,))
+    with caplog.at_level(logging.INFO, logger="ash_oban_django"):
+        thread.start()
+        try:
+            time.sleep(2)  # leading
+            outage(True)
+            time.sleep(30)
+            outage(False)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and "database is back" not in caplog.text:
+                time.sleep(0.2)
+        finally:
+            outage(False)
+            stop.set()
+            thread.join(10)
+            admin.close()
+            connections["default"].close()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    lost = [r for r in warnings if "lost the database" in r.getMessage()]
+    back = [r for r in warnings if "the database is back" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].exc_info is not None, [r.getMessage() for r in warnings]
+    assert len(back) == 1 and back[0].exc_info is None
+    assert len(warnings) == 2, [r.getMessage() for r in warnings]  # nothing per pass
