@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Model
 
 from .. import ledger
-from ..ledger.rows import describe, json_problem
+from ..ledger.rows import check_json, describe
 from ..models import Job
 from ..registry import Registered, RegisteredAction, RegisteredTrigger
 from ..states import Kind
@@ -75,9 +75,10 @@ def of_record(option: str, function: Callable[[Any], Any], record: Model) -> Any
     """What the `option` callable gives for `record`; `UnstorableValue` when the job's
     args could not hold it (checked here: only callables give values per row)."""
     value = function(record)
-    problem = json_problem(value)
-    if problem is not None:
-        raise UnstorableValue(f"{option} returned a value that cannot be stored: {problem}")
+    try:
+        check_json(f"{option}(record)", value)
+    except (TypeError, ValueError) as problem:
+        raise UnstorableValue(f"the value cannot be stored: {problem}") from None
     return value
 
 

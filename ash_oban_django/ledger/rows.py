@@ -181,16 +181,6 @@ def check_json(name: str, value: Any) -> None:
             )
 
 
-def json_problem(value: Any) -> str | None:
-    """Why `value` cannot be stored in a JSON column on every database (see `check_json`);
-    None when it can."""
-    try:
-        check_json("the value", value)
-    except (TypeError, ValueError) as error:
-        return describe(error)
-    return None
-
-
 def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:
     """One `errors` entry of a job: `{attempt, at, error, traceback}`, whatever the error
     holds: every text is storable and bounded (`ERROR_MESSAGE_LIMIT`,

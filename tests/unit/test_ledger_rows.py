@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ash_oban_django.ledger.rows import check_json, json_problem, message, storable
+from ash_oban_django.ledger.rows import check_json, message, storable
 
 
 class Unprintable(Exception):
@@ -49,12 +49,14 @@ def test_storable__replaces_what_the_database_refuses() -> None:
         ({1: "a"}, "TypeError: the value has a key 1: JSON object keys are strings"),
     ],
 )
-def test_json_problem(value: object, problem: str | None) -> None:
-    found = json_problem(value)
-    if problem is None:
-        assert found is None
+def test_check_json(value: object, problem: str | None) -> None:
+    try:
+        check_json("the value", value)
+    except (TypeError, ValueError) as error:
+        found: str | None = f"{type(error).__name__}: {error}"
     else:
-        assert found is not None and found.startswith(problem), found
+        found = None
+    assert found == problem or (found and problem and found.startswith(problem)), found
 
 
 def test_check_json__names_the_key_and_says_what_to_do() -> None:

@@ -78,7 +78,9 @@ def test_schedule__refuses_arguments_json_cannot_carry(
     ash_oban: Any, value: Any, error: type[Exception], message: str
 ) -> None:
     action = ScheduledAction("nightly", "0 3 * * *")
-    with register(Widget, scheduled_actions=[action]):
-        with pytest.raises(error, match=rf"^action_arguments\['note'\] {message}"):
-            schedule(Widget, "nightly", action_arguments={"note": value})
+    with (
+        register(Widget, scheduled_actions=[action]),
+        pytest.raises(error, match=rf"^action_arguments\['note'\] {message}"),
+    ):
+        schedule(Widget, "nightly", action_arguments={"note": value})
     assert Job.objects.count() == 0
