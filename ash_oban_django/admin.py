@@ -13,9 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
-from django.db import connections
-from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -29,17 +27,6 @@ from .models import Job, State
 from .status import state_label
 
 
-def tagged(tag: str) -> Q:
-    """Jobs whose `tags` list holds exactly `tag`."""
-    if connections[ledger.database()].vendor != "sqlite":
-        return Q(tags__contains=[tag])
-    # SQLite has no JSON containment lookup: look through the array's elements.
-    table = connections[ledger.database()].ops.quote_name(Job._meta.db_table)
-    return Q(
-        pk__in=RawSQL(f"SELECT j.id FROM {table} j, json_each(j.tags) t WHERE t.value = %s", [tag])
-    )
-
-
 class TagFilter(admin.SimpleListFilter):
     title = "tag"
     parameter_name = "tag"
@@ -51,7 +38,7 @@ class TagFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         tag = self.value()
-        return queryset.filter(tagged(tag)) if tag else queryset
+        return queryset.filter(ledger.engine().tagged(tag)) if tag else queryset
 
 
 # ModelAdmin is generic to the type checker only.

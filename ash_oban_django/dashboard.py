@@ -111,7 +111,7 @@ def known_queues() -> set[str]:
     for entry in registry.entries():
         names.add(entry.queue)
         names.add(getattr(entry, "scheduler_queue", None) or entry.queue)
-    names.update(ledger.engine().queues().values_list("name", flat=True))
+    names.update(ledger.queue_rows().values_list("name", flat=True))
     return names
 
 

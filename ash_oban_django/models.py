@@ -14,6 +14,7 @@ from .states import INCOMPLETE_STATES, RUNNABLE_STATES, WAITING_STATES, Kind, St
 
 __all__ = [
     "ALL_TENANTS",
+    "CLAIM_ORDER",
     "UNIQUE_KEY",
     "UNIQUE_WHILE",
     "UNKEYED_ARGS",
@@ -35,6 +36,10 @@ UNIQUE_KEY = ("name", "object_pk", "tenant_key", "args_key")
 # A job takes part in uniqueness while incomplete; a completed `trigger_once` job keeps
 # blocking for good (the pruner leaves those rows).
 UNIQUE_WHILE = Q(state__in=INCOMPLETE_STATES) | Q(state=State.COMPLETED, once=True)
+
+# The order claims take runnable jobs in: priority (0 first), then the longest due, then the
+# oldest. The claim index leads with it, and every claim, ORM or SQL, sorts by it.
+CLAIM_ORDER = ("priority", "scheduled_at", "id")
 
 # The `tenant_key` of a job not bound to one tenant: a scheduler or scheduled-action job
 # that runs over every tenant of `list_tenants`.
@@ -111,7 +116,7 @@ class Job(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["queue", "priority", "scheduled_at", "id"],
+                fields=["queue", *CLAIM_ORDER],
                 condition=Q(state__in=RUNNABLE_STATES),
                 name="ash_oban_job_claim",
             ),

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.core import checks
 
+from ..ledger.backend import SERVER_UNSUPPORTED
+
 
 @dataclass(frozen=True, slots=True)
 class CheckId:
@@ -66,8 +68,9 @@ E018 = CheckId("ash_oban_django.E018", checks.Error)
 E019 = CheckId("ash_oban_django.E019", checks.Error)
 # Q_CLUSTER names the Redis broker but the `redis` package is not installed
 E020 = CheckId("ash_oban_django.E020", checks.Error)
-# the ledger's MariaDB or MySQL server is older than MariaDB 10.6 / MySQL 8.0.1
-E021 = CheckId("ash_oban_django.E021", checks.Error)
+# the ledger's database server cannot run the ledger (MariaDB older than 10.6, MySQL older
+# than 8.0.1); reported by the ledger's backend (`Backend.check`)
+E021 = CheckId(SERVER_UNSUPPORTED, checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

@@ -20,9 +20,6 @@ from ..worker import perform, perform_and_claim
 from .routing import cluster_for
 from .wake import wake
 
-# A task claims one job at a time: a job claimed but still waiting behind another would
-# hold no row lock, and could look orphaned to the rescue if the one before it ran long.
-CLAIM_BATCH = 1
 # Seconds a task keeps claiming before it hands the queue to a fresh task: well inside
 # django-q2's own task timeout.
 TASK_SECONDS = 30.0
@@ -48,10 +45,11 @@ def consume(queue: str) -> int:
             if time.monotonic() >= check_at:
                 ran += run_starving(engine, queue, cluster)
                 check_at = time.monotonic() + STARVING_CHECK
-            claimed = engine.claim(queue, CLAIM_BATCH, max_running=limit)
-            if not claimed:
+            # One job at a time: a job claimed but still waiting behind another would hold
+            # no row lock, and could look orphaned to the rescue if the one before it ran long.
+            job = engine.claim_one(queue, max_running=limit)
+            if job is None:
                 return ran
-            job = claimed[0]
         # While the task goes on, each completion also claims the next job, in the same
         # statement (not for limited queues, whose claims count the running jobs first, nor
         # when starving queues are due a look: a claimed job is never held, unlocked, while
@@ -60,7 +58,7 @@ def consume(queue: str) -> int:
         more = limit is None and ran + 1 < budget and time.monotonic() < until
         job = perform_and_claim(job, claim_from=queue if more else None).claimed
         ran += 1
-    if engine.runnable(queue).exists():
+    if ledger.runnable(queue).exists():
         wake({queue: 1})
     return ran
 
@@ -70,7 +68,7 @@ def run_starving(engine: Backend, serving: str, cluster: str) -> int:
     how many jobs ran (0 or 1)."""
     waited = ledger.now() - timedelta(seconds=STARVING_AFTER)
     candidates = (
-        engine.runnable()
+        ledger.runnable()
         .exclude(queue=serving)
         .filter(scheduled_at__lte=waited)
         .order_by("scheduled_at")
@@ -79,8 +77,8 @@ def run_starving(engine: Backend, serving: str, cluster: str) -> int:
     for queue in dict.fromkeys(candidates):
         if cluster_for(queue) != cluster:
             continue
-        claimed = engine.claim(queue, 1, max_running=ledger.queue_limit(queue))
-        if claimed:
-            perform(claimed[0])
+        job = engine.claim_one(queue, max_running=ledger.queue_limit(queue))
+        if job is not None:
+            perform(job)
             return 1
     return 0

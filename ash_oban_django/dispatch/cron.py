@@ -131,7 +131,7 @@ def desired_schedules() -> dict[str, dict[str, Any]]:
 def sync_schedules(*, dry_run: bool = False) -> SyncReport:
     """Make the django-q2 cron rows match the declarations: create, update, delete.
 
-    Idempotent, and safe from several processes at once: it holds the ledger's `serialize`
+    Idempotent, and safe from several processes at once: it holds the ledger's `hold_lock`
     lock until it commits (a lock on PostgreSQL and MariaDB/MySQL; SQLite runs one writing
     transaction at a time), and deletes any duplicate rows it finds.
     """
@@ -141,7 +141,7 @@ def sync_schedules(*, dry_run: bool = False) -> SyncReport:
     created, updated, deleted = [], [], []
     with transaction.atomic(using=using):
         if not dry_run:
-            engine.serialize("ash_oban_django:sync")
+            engine.hold_lock("ash_oban_django:sync")
         ours = Schedule.objects.using(using).filter(func__in=OUR_FUNCTIONS).order_by("id")
         seen: set[str] = set()
         for row in ours:

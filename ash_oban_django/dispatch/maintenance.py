@@ -81,7 +81,7 @@ def rescue() -> int:
         orphan = None
         try:
             with transaction.atomic(using=engine.alias):
-                orphan = engine.next_orphan(cutoff, skip=failed)
+                orphan = engine.lock_orphan(cutoff, skip=failed)
                 if orphan is None:
                     return rescued
                 job = rescue_orphan(engine, orphan)

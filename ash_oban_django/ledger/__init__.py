@@ -1,10 +1,11 @@
 """The job ledger: the one place that reads and changes job rows.
 
-Every state change is a verb of `Backend` (see `backend.py`), implemented once per database
-(`postgresql.py`, `mysql.py` for MariaDB and MySQL, `sqlite.py`); `engine()` gives the one for the ledger's database. Inserting
-is done here, on top of the backend's insert, because it also tells the rest of the package
-about the new work: once the transaction commits, `jobs_available` is sent with the queues
-that have new available jobs. The ledger never calls dispatch; dispatch listens.
+Every state change is a verb of `Backend` (see `backend.py`); a module per database
+(`postgresql.py`, `mysql.py` for MariaDB and MySQL, `sqlite.py`) overrides what its database
+does differently, and `engine()` gives the one of the ledger's database. The queries the
+other layers read jobs with are in `queries.py`. Inserting is done here, on top of the
+backend's insert, because it also tells the rest of the package about the new work: once the
+transaction commits, `jobs_available` is sent with the queues that have new available jobs. The ledger never calls dispatch; dispatch listens.
 
 Uniqueness lives in the database (the partial unique index on `Job`; on MariaDB and MySQL a
 unique index on a generated column, see `migrations/0001_initial.py`): an insert skips a taken key
@@ -28,6 +29,7 @@ from . import queues
 from .backend import Backend
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
+from .queries import jobs, queue_rows, runnable
 from .queues import QueueControl, queue_controls, queue_limit
 from .rows import (
     Inserted,
@@ -64,8 +66,10 @@ __all__ = [
     "pause_queue",
     "queue_controls",
     "queue_limit",
+    "queue_rows",
     "resume_queue",
     "retry_jobs",
+    "runnable",
     "scale_queue",
     "schedule_in",
 ]
@@ -97,10 +101,6 @@ def engine() -> Backend:
             f"The ledger database {alias!r} is {vendor}; ash_oban_django supports "
             f"{' and '.join(sorted(BACKENDS))}. Point ASH_OBAN['DATABASE'] at one of those."
         ) from None
-
-
-def jobs() -> QuerySet[Job]:
-    return Job.objects.using(database())
 
 
 def announce(queues: dict[str, int]) -> None:
@@ -163,16 +163,16 @@ def insert_one(job: Job) -> Job:
 
 
 def retry_jobs(queryset: QuerySet[Job]) -> int:
-    """Run finished or waiting jobs again now (see `Backend.retry_now`); their queues are
+    """Run finished or waiting jobs again now (see `Backend.retry`); their queues are
     woken once it commits. Returns how many were retried."""
-    queues = engine().retry_now(queryset)
+    queues = engine().retry(queryset)
     announce(queues)
     return sum(queues.values())
 
 
 def cancel_jobs(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
     """Cancel jobs that have not started; returns how many were cancelled."""
-    return engine().cancel_waiting(queryset, reason)
+    return engine().cancel_unstarted(queryset, reason)
 
 
 def cancel_job(job_id: int, reason: str = "cancelled by an operator") -> bool:
@@ -217,4 +217,4 @@ def scale_queue(name: str, limit: int | None) -> Queue:
 
 
 def _wake(name: str) -> None:
-    announce({name: count} if (count := engine().runnable(name).count()) else {})
+    announce({name: count} if (count := runnable(name).count()) else {})

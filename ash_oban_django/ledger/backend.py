@@ -1,49 +1,56 @@
 """The ledger engine's interface: every change of a job's state is one named verb.
 
-`Backend` holds the verbs that the ORM expresses the same way on every database (recording
-an outcome, staging, pruning, the operator's retry and cancel). A backend module per database
-subclasses it with that database's SQL for the verbs where databases differ: inserting with
-`ON CONFLICT DO NOTHING`, claiming, locking a running job, serialising a critical section,
-and finding orphans. Adding a database means adding one module (see `ledger/__init__.py`).
+`Backend` implements each verb once, for every database: the ORM where it writes alike
+everywhere (recording an outcome, staging, pruning, the operator's retry and cancel), the
+shared statements of `_sql.py` on the hot path (claiming, completing, locking a running
+job). A backend module per database subclasses it: it must provide what has no common form
+(`insert`, `hold_lock`) and overrides only what its database does differently; each module
+opens with the list of what it overrides and why. Adding a database means adding one module
+(see `docs/architecture.md`).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.core import checks
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q, QuerySet
 
-from ..models import Job, Queue
-from ..states import (
-    INCOMPLETE_STATES,
-    ON_ERROR_HANDLED,
-    RUNNABLE_STATES,
-    WAITING_STATES,
-    Kind,
-    State,
+from ..models import CLAIM_ORDER, Job
+from ..states import INCOMPLETE_STATES, ON_ERROR_HANDLED, WAITING_STATES, Kind, State
+from . import _sql
+from .queries import PAUSED, jobs, queue_rows, runnable
+from .rows import (
+    ERROR_MESSAGE_LIMIT,
+    Inserted,
+    Rows,
+    error_entry,
+    node_name,
+    now,
+    schedule_in,
+    storable,
 )
-from .rows import ERROR_MESSAGE_LIMIT, Inserted, Rows, error_entry, now, schedule_in, storable
 
-# Every column, in field order, as statements that return whole jobs select them.
-JOB_COLUMNS = ", ".join(f'"{f.column}"' for f in Job._meta.concrete_fields)
-TABLE = f'"{Job._meta.db_table}"'
-_ATTNAMES = [f.attname for f in Job._meta.concrete_fields]
-# How `fetch` reads each column, per database alias (see `Backend._converters`).
-_READERS: dict[str, list[tuple[int, Any, Any]]] = {}
+# The system check id of a database server the ledger cannot run on (`Backend.check`;
+# `checks.ids.E021` lists it).
+SERVER_UNSUPPORTED = "ash_oban_django.E021"
 # The timestamp each finished state sets.
 _STAMPS = {
     State.COMPLETED: "completed_at",
     State.CANCELLED: "cancelled_at",
     State.DISCARDED: "discarded_at",
 }
+# Each backend class's statements, built at its first use (`Backend.sql`).
+_STATEMENTS: dict[type[Backend], _sql.Statements] = {}
 
 
-class Backend:
+class Backend(ABC):
     """The verbs of the ledger on the database `alias`.
 
     Every verb that writes runs in the caller's transaction, if there is one; a verb that
@@ -54,12 +61,10 @@ class Backend:
     # False where a running job's row lock cannot be told from an orphan's (SQLite): the
     # rescue then waits `RESCUE_WITHOUT_LOCKS_AFTER` instead of `RESCUE_AFTER`.
     rescues_by_lock: ClassVar[bool] = True
-    # The backend's statement for `lock_executing`, and every column of a job as it quotes
-    # them. Parameters: id, executing, attempt; `{columns}` is filled in.
-    lock_executing_sql: ClassVar[str]
-    job_columns: ClassVar[str] = JOB_COLUMNS
-    # How many statements `insert` runs at most for a page, whatever its rows (up to a chunk).
-    insert_statements: ClassVar[int] = 1
+    # The SQL that selects one queue's runnable jobs in `_sql.Statements.pick_next`.
+    runnable_in_queue: ClassVar[str] = _sql.RUNNABLE_IN_QUEUE
+    # True where a claim cannot return the rows it updated, so its pick reads them whole.
+    picks_whole_jobs: ClassVar[bool] = False
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -68,132 +73,128 @@ class Backend:
     def connection(self) -> BaseDatabaseWrapper:
         return connections[self.alias]
 
-    def jobs(self) -> QuerySet[Job]:
-        return Job.objects.using(self.alias)
+    @property
+    def sql(self) -> _sql.Statements:
+        """The shared statements in this database's SQL (built once per backend class)."""
+        built = _STATEMENTS.get(type(self))
+        if built is None:
+            built = _STATEMENTS[type(self)] = _sql.Statements(
+                self.connection,
+                runnable_in_queue=self.runnable_in_queue,
+                pick_columns=self.picks_whole_jobs,
+            )
+        return built
 
-    def queues(self) -> QuerySet[Queue]:
-        """The queues' runtime controls (`ledger.queues`)."""
-        return Queue.objects.using(self.alias)
+    # -- what each database must provide ----------------------------------------------------
 
-    def runnable(self, queue: str | None = None, *, unlimited: bool = False) -> QuerySet[Job]:
-        """Jobs a claim may take now: available, or scheduled/retryable and due, of a queue
-        that is not paused. With `unlimited`, not of a queue given a limit at runtime either
-        (those are claimed by counting their running jobs: `claim` with `max_running`)."""
-        held = Q(paused=True) | Q(limit__isnull=False) if unlimited else Q(paused=True)
-        queryset = self.jobs().filter(state__in=RUNNABLE_STATES, scheduled_at__lte=now())
-        queryset = queryset.exclude(queue__in=self.queues().filter(held).values("name"))
-        return queryset if queue is None else queryset.filter(queue=queue)
-
-    # -- database-specific verbs -------------------------------------------------------------
-
+    @abstractmethod
     def insert(self, rows: Rows) -> list[Inserted]:
-        """Insert rows; a row whose unique key is taken is skipped, whatever runs at the same
-        time. Returns the rows inserted."""
-        raise NotImplementedError
+        """Insert rows, skipping those whose unique key is taken; returns the rows inserted."""
+        # Whatever runs at the same time: the unique key is the database's.
 
-    def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
-        """Move up to `limit` of `candidates` to `executing` (attempt + 1), by
-        `priority, scheduled_at, id`; concurrent claimers never take the same job."""
-        raise NotImplementedError
+    @abstractmethod
+    def hold_lock(self, name: str) -> None:
+        """Hold the lock `name` until the caller's transaction ends, however it ends."""
 
-    def lock_executing(self, job: Job, *, refresh: bool = False) -> Job | None:
-        """Lock the row of a job still `executing` the same attempt (in the caller's
-        transaction); None when it moved on (rescued, or run by someone else). The job is
-        returned as given unless `refresh` asks for the row's values."""
-        params = [job.pk, State.EXECUTING, job.attempt]
-        if refresh:
-            found = self.fetch(self.lock_executing_sql.format(columns=self.job_columns), params)
-            return found[0] if found else None
-        sql = self.lock_executing_sql.format(columns="id")
-        return job if self.execute(sql, params) else None
-
-    def serialize(self, name: str) -> None:
-        """Hold a lock named `name` until the caller's transaction ends."""
-        raise NotImplementedError
-
-    def next_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
-        """An `executing` job attempted before the cutoff whose worker is gone, locked in
-        the caller's transaction, but none of the ids in `skip`; None when there is none.
-
-        With row locks (`rescues_by_lock`), a live attempt holds its job's lock, so the first
-        such job `SKIP LOCKED` can take is an orphan; a backend without them overrides this.
-        """
-        return (
-            self.jobs()
-            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
-            .exclude(pk__in=skip)
-            .select_for_update(skip_locked=True)
-            .order_by("id")
-            .first()
-        )
-
-    def connection_lost(self, error: BaseException) -> bool:
-        """Whether `error` (Django's, or the driver's own: some escape unwrapped) says the
-        ledger's connection was lost or ended by the server, a fault of the infrastructure
-        and not of the job; False where connections are not lost (SQLite)."""
-        return False
-
-    def claimed_by(self, node: str) -> list[Job]:
-        """The `executing` jobs attempted by `node` that no live attempt holds, locked in the
-        caller's transaction (all of the node's where rows are not locked)."""
-        claimed = self.jobs().filter(state=State.EXECUTING, attempted_by=node).order_by("id")
-        if self.rescues_by_lock:
-            claimed = claimed.select_for_update(skip_locked=True)
-        return list(claimed)
-
-    @contextmanager
-    def statements_bounded(self, seconds: float) -> Iterator[None]:
-        """Within the block, cancel any statement that runs longer than `seconds`, where
-        the database can (an attempt's `timeout`); nothing elsewhere."""
-        yield
-
-    # -- claiming ----------------------------------------------------------------------------
+    # -- claiming -----------------------------------------------------------------------------
 
     def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
-        """Claim up to `limit` runnable jobs of `queue`, with at most `max_running` of the
-        queue's jobs executing at once (claims of a limited queue are serialised).
-
-        The queue's `Queue` row rules: a paused queue gives nothing; a limit stored there
-        overrides `max_running`. Without `max_running`, a queue that got a stored limit gives
-        nothing either: its next task claims it by counting (`ledger.queue_controls`)."""
+        """Move up to `limit` runnable jobs of `queue` to `executing`, in claim order."""
+        # With `max_running`, while at most that many of the queue's jobs execute.
+        # The queue's `Queue` row rules: a paused queue gives nothing; a limit stored there
+        # overrides `max_running`. Without `max_running`, a queue that got a stored limit
+        # gives nothing either: its next task claims it by counting (`ledger.queue_controls`).
+        # The counting claims of a queue are serialised.
         if max_running is None:
-            return self.claim_among(self.runnable(queue, unlimited=True), limit)
+            # The dispatch path's claim, once per job: one shared statement, no ORM compiling.
+            return self._claim_picked(
+                self.sql.pick_next, self.sql.pick_params(queue, self._now(), limit)
+            )
         with transaction.atomic(using=self.alias):
-            self.serialize(f"ash_oban_django:queue:{queue}")
-            control = self.queues().filter(name=queue).values_list("paused", "limit").first()
-            if control is not None:
-                paused, stored = control
+            self.hold_lock(f"ash_oban_django:queue:{queue}")
+            control = queue_rows(self.alias).filter(name=queue)
+            found = control.values_list("paused", "limit").first()
+            if found is not None:
+                paused, stored = found
                 if paused:
                     return []
                 max_running = max_running if stored is None else stored
-            running = self.jobs().filter(queue=queue, state=State.EXECUTING).count()
+            running = jobs(self.alias).filter(queue=queue, state=State.EXECUTING).count()
             limit = min(limit, max_running - running)
-            return self.claim_among(self.runnable(queue), limit) if limit > 0 else []
+            if limit <= 0:
+                return []
+            return self.claim_matching(runnable(queue, using=self.alias), limit)
 
-    def complete(self, job: Job, *, claim_from: str | None = None) -> Job | None:
-        """Mark a job `completed` (the success path, in the attempt's transaction).
+    def claim_one(self, queue: str, *, max_running: int | None = None) -> Job | None:
+        """Claim the next runnable job of `queue` (as `claim`); None when there is none."""
+        claimed = self.claim(queue, 1, max_running=max_running)
+        return claimed[0] if claimed else None
 
-        `claim_from` asks to claim the next job of that queue too, committing with this one;
-        backends that can do both in one statement return the job claimed, the others None.
-        """
-        self._record(job, State.COMPLETED)
+    def claim_matching(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
+        """Move up to `limit` of the runnable jobs `candidates` selects to `executing`."""
+        # Compiled without select_for_update (Django refuses that outside a transaction):
+        # the lock is the pick's, and the claim is atomic on its own.
+        ordered = candidates.order_by(*CLAIM_ORDER)[:limit]
+        pick = (ordered if self.picks_whole_jobs else ordered.values("id")).query
+        sql, params = pick.get_compiler(connection=self.connection).as_sql()
+        return self._claim_picked(f"{sql}{self.sql.skip_locked}", list(params))
+
+    def _claim_picked(self, pick: str, params: Sequence[Any]) -> list[Job]:
+        """Claim the jobs the statement `pick` selects, in claim order; concurrent claimers
+        never take the same job. One statement (`_sql.Statements.claim`): a database without
+        `UPDATE ... RETURNING` overrides it."""
+        claimed = _sql.fetch(
+            self.alias,
+            self.sql.claim(pick),
+            [*params, State.EXECUTING, self._now(), node_name()],
+        )
+        return sorted(claimed, key=claim_order)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def lock_attempt(self, job: Job, *, refresh: bool = False) -> Job | None:
+        """Lock a job still `executing` the same attempt; None when it moved on."""
+        # In the caller's transaction. Moved on: rescued, or run by someone else. The job is
+        # returned as given unless `refresh` asks for the row's values.
+        params = [job.pk, State.EXECUTING, job.attempt]
+        if refresh:
+            found = _sql.fetch(self.alias, self.sql.lock_attempt_row, params)
+            return found[0] if found else None
+        return job if _sql.execute(self.alias, self.sql.lock_attempt_id, params) else None
+
+    def complete(self, job: Job) -> None:
+        """Mark a running job `completed` (the success path, in the attempt's transaction)."""
+        _sql.execute(self.alias, self.sql.complete, self._completing(job))
+
+    def _completing(self, job: Job) -> list[Any]:
+        """Mark the job `completed` on the object; returns the parameters of `complete`."""
+        job.state, job.completed_at = State.COMPLETED, now()
+        return [job.state, self._at(job.completed_at), job.pk]
+
+    def complete_and_claim(self, job: Job, queue: str) -> Job | None:
+        """`complete` the job and claim the next job of `queue` with it; None if none was."""
+        # The claim is `claim`'s without `max_running` (a held queue gives nothing). A
+        # database that cannot do both at once completes only and returns None: the caller
+        # claims next.
+        self.complete(job)
         return None
 
-    def next_due(self, queue: str) -> datetime | None:
-        """When the queue's next waiting (scheduled or retryable) job is due."""
-        return (
-            self.jobs()
-            .filter(queue=queue, state__in=WAITING_STATES)
-            .order_by("scheduled_at")
-            .values_list("scheduled_at", flat=True)
-            .first()
-        )
+    def connection_lost(self, error: BaseException) -> bool:
+        """Whether `error` says the ledger's connection was lost or ended by the server."""
+        # Django's error, or the driver's own (some escape unwrapped): a fault of the
+        # infrastructure, not of the job. False where connections are not lost (SQLite).
+        return False
 
-    # -- recording outcomes (in the transaction that holds the job's lock) -----------------------
+    @contextmanager
+    def bound_statements(self, seconds: float) -> Iterator[None]:
+        """Within the block, have the database cancel statements that run past `seconds`."""
+        # An attempt's `timeout`; a database that cannot does nothing.
+        yield
+
+    # -- recording outcomes (in the transaction that holds the job's lock) ------------------
 
     def snooze(self, job: Job, seconds: float, *, errors: Sequence[BaseException] = ()) -> Job:
-        """Run the job again in `seconds`, giving the attempt back; counted in
-        `meta["snoozed"]`."""
+        """Schedule the job again in `seconds`, giving the attempt back (`meta["snoozed"]`)."""
         return self._record(
             job,
             State.SCHEDULED,
@@ -204,8 +205,8 @@ class Backend:
         )
 
     def interrupt(self, job: Job, error: BaseException, delay: float) -> Job:
-        """The attempt lost its database connection: run again in `delay` seconds, giving
-        the attempt back; counted in `meta["interrupted"]`."""
+        """Schedule a job whose attempt lost its connection again, giving the attempt back."""
+        # Run again in `delay` seconds; counted in `meta["interrupted"]`.
         return self._record(
             job,
             State.RETRYABLE,
@@ -215,26 +216,26 @@ class Backend:
             meta={"interrupted": job.interruptions + 1},
         )
 
-    def retry(self, job: Job, error: BaseException, delay: float) -> Job:
-        """The attempt failed with attempts left: run again in `delay` seconds."""
+    def error(self, job: Job, error: BaseException, delay: float) -> Job:
+        """Record a failed attempt with attempts left: `retryable`, due in `delay` seconds."""
         return self._record(job, State.RETRYABLE, errors=[error], scheduled_at=schedule_in(delay))
 
     def rescue(self, job: Job, error: BaseException) -> Job:
-        """An orphan with attempts left: available again now."""
+        """Make an orphan with attempts left `available` again now."""
         return self._record(job, State.AVAILABLE, errors=[error])
 
     def discard(self, job: Job, errors: Sequence[BaseException]) -> Job:
-        """The job failed for good."""
+        """Mark the job `discarded`: it failed for good."""
         return self._record(job, State.DISCARDED, errors=errors)
 
     def cancel(self, job: Job, reason: str, *, errors: Sequence[BaseException] = ()) -> Job:
-        """The job will not run: the reason goes to `meta["cancel_reason"]`."""
+        """Mark the job `cancelled`: it will not run, for `reason` (`meta["cancel_reason"]`)."""
         reason = storable(reason, ERROR_MESSAGE_LIMIT)
         return self._record(job, State.CANCELLED, errors=errors, meta={"cancel_reason": reason})
 
-    def handled(self, job: Job, error: BaseException, *, discard: bool = False) -> Job:
-        """The last attempt failed and `on_error` handled it: `completed` (`discarded` with
-        `on_error_fails_job`), marked so in `meta["on_error"]`."""
+    def finish_handled(self, job: Job, error: BaseException, *, discard: bool = False) -> Job:
+        """Finish a job whose last failure `on_error` handled: `completed`, or `discarded`."""
+        # `discard`: the trigger's `on_error_fails_job`. Marked in `meta["on_error"]`.
         state = State.DISCARDED if discard else State.COMPLETED
         return self._record(job, state, errors=[error], meta={"on_error": ON_ERROR_HANDLED})
 
@@ -268,23 +269,46 @@ class Backend:
     # -- maintenance --------------------------------------------------------------------------
 
     def stage(self) -> dict[str, int]:
-        """Make due `scheduled`/`retryable` jobs `available`; returns every queue with
-        available jobs and their count (to be woken, so a lost wake delays, never loses),
-        but the paused ones (resuming one wakes it)."""
-        self.jobs().filter(state__in=WAITING_STATES, scheduled_at__lte=now()).update(
-            state=State.AVAILABLE
+        """Make due jobs `available`; returns the queues with available jobs, and how many."""
+        # Every such queue is woken, so a lost wake delays, never loses; not the paused ones
+        # (resuming one wakes it).
+        waiting = jobs(self.alias).filter(state__in=WAITING_STATES, scheduled_at__lte=now())
+        waiting.update(state=State.AVAILABLE)
+        paused = queue_rows(self.alias).filter(PAUSED).values("name")
+        available = jobs(self.alias).filter(state=State.AVAILABLE).exclude(queue__in=paused)
+        return dict(available.values_list("queue").annotate(n=Count("id")).order_by())
+
+    def lock_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
+        """Lock an `executing` job attempted before the cutoff whose worker is gone, or None."""
+        # Never one of the ids in `skip`. With row locks (`rescues_by_lock`), a live attempt
+        # holds its job's lock, so the first such job `SKIP LOCKED` can take is an orphan.
+        # Without them (SQLite, where Django drops the lock clause) every old enough
+        # `executing` job counts.
+        return (
+            jobs(self.alias)
+            .filter(state=State.EXECUTING, attempted_at__lt=attempted_before)
+            .exclude(pk__in=skip)
+            .select_for_update(skip_locked=True)
+            .order_by("id")
+            .first()
         )
-        waiting = self.jobs().filter(state=State.AVAILABLE)
-        waiting = waiting.exclude(queue__in=self.queues().filter(paused=True).values("name"))
-        return dict(waiting.values_list("queue").annotate(n=Count("id")).order_by())
+
+    def claimed_by(self, node: str) -> list[Job]:
+        """Lock the `executing` jobs attempted by `node` that no live attempt holds."""
+        # In the caller's transaction; all of the node's where rows are not locked.
+        claimed = jobs(self.alias).filter(state=State.EXECUTING, attempted_by=node)
+        claimed = claimed.order_by("id")
+        if self.rescues_by_lock:
+            claimed = claimed.select_for_update(skip_locked=True)
+        return list(claimed)
 
     def prune(self, finished_before: datetime) -> int:
-        """Delete jobs finished before the cutoff, but the completed worker jobs of
-        `trigger_once` triggers: they keep their row from being triggered again. One delete
-        per finished state, each on its own partial index."""
+        """Delete jobs finished before the cutoff, but `trigger_once` markers; returns how many."""
+        # A completed `trigger_once` worker job keeps its row from being triggered again.
+        # One delete per finished state, each on its own partial index.
         deleted = 0
         for state, stamp in _STAMPS.items():
-            finished = self.jobs().filter(state=state, **{f"{stamp}__lt": finished_before})
+            finished = jobs(self.alias).filter(state=state, **{f"{stamp}__lt": finished_before})
             if state == State.COMPLETED:
                 finished = finished.exclude(once=True, kind=Kind.TRIGGER)
             deleted += finished.delete()[0]
@@ -292,12 +316,10 @@ class Backend:
 
     # -- operator actions (admin, commands) --------------------------------------------------
 
-    def retry_now(self, queryset: QuerySet[Job]) -> dict[str, int]:
-        """Make finished or waiting jobs run again now; a job out of attempts gets one more.
-
-        Executing and available jobs are left alone, and so is a job whose unique key another
-        incomplete job holds. Returns the retried jobs' count per queue.
-        """
+    def retry(self, queryset: QuerySet[Job]) -> dict[str, int]:
+        """Make finished or waiting jobs `available` now; returns how many, per queue."""
+        # A job out of attempts gets one more. Executing and available jobs are left alone,
+        # and so is a job whose unique key another incomplete job holds.
         queues: dict[str, int] = {}
         with transaction.atomic(using=self.alias):
             waiting = queryset.exclude(state__in=(State.EXECUTING, State.AVAILABLE))
@@ -326,19 +348,19 @@ class Backend:
                 queues[job.queue] = queues.get(job.queue, 0) + 1
         return queues
 
-    def cancel_waiting(self, queryset: QuerySet[Job], reason: str) -> int:
-        """Cancel jobs that have not started (a running job cannot be stopped from outside);
-        returns how many were cancelled."""
-        waiting = [s for s in INCOMPLETE_STATES if s != State.EXECUTING]
+    def cancel_unstarted(self, queryset: QuerySet[Job], reason: str) -> int:
+        """Mark the jobs that have not started `cancelled`; returns how many."""
+        # A running job cannot be stopped from outside.
+        unstarted = [s for s in INCOMPLETE_STATES if s != State.EXECUTING]
         at = now()
         count = 0
         with transaction.atomic(using=self.alias):
-            rows = queryset.filter(state__in=waiting).select_for_update().values_list("id", "meta")
-            for pk, meta in rows:
+            rows = queryset.filter(state__in=unstarted).select_for_update()
+            for pk, meta in rows.values_list("id", "meta"):
                 # Conditional: without row locks a claim may have taken the job meanwhile.
                 count += (
-                    self.jobs()
-                    .filter(pk=pk, state__in=waiting)
+                    jobs(self.alias)
+                    .filter(pk=pk, state__in=unstarted)
                     .update(
                         state=State.CANCELLED,
                         cancelled_at=at,
@@ -347,44 +369,29 @@ class Backend:
                 )
         return count
 
-    # -- reading rows -----------------------------------------------------------------------
+    # -- what differs outside the verbs ------------------------------------------------------
 
-    def fetch(self, sql: str, params: Sequence[Any]) -> list[Job]:
-        """Jobs from a statement that returns `JOB_COLUMNS` (a SELECT or a RETURNING)."""
-        connection = self.connection
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        converters = self._converters()
-        found = []
-        for row in rows:
-            values = list(row)
-            for i, col, convert in converters:
-                values[i] = convert(values[i], col, connection)
-            found.append(Job.from_db(self.alias, _ATTNAMES, values))
-        return found
+    def check(self) -> list[checks.CheckMessage]:
+        """System check messages about what keeps the database from running the ledger."""
+        # As Django's `connection.validation.check()`; empty when nothing does.
+        return []
 
-    def _converters(self) -> list[tuple[int, Any, Any]]:
-        """How each column of `JOB_COLUMNS` is read, as Django's compiler reads it: the
-        database's converters (aware datetimes on SQLite and MySQL, say), then the field's.
-        Worked out once per database: a claim fetches on every job."""
-        connection = self.connection
-        cached = _READERS.get(self.alias)
-        if cached is not None:
-            return cached
-        found = []
-        for i, field in enumerate(Job._meta.concrete_fields):
-            col = field.get_col(Job._meta.db_table)
-            for convert in [
-                *connection.ops.get_db_converters(col),
-                *col.get_db_converters(connection),
-            ]:
-                found.append((i, col, convert))
-        _READERS[self.alias] = found
-        return found
+    def tagged(self, tag: str) -> Q:
+        """A filter on jobs whose `tags` list holds exactly `tag`."""
+        return Q(tags__contains=[tag])
 
-    def execute(self, sql: str, params: Sequence[Any]) -> Any:
-        """Run one statement; returns its first row, if any."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _now(self) -> Any:
+        """Now, as a parameter of a hand-written statement (see `_at`)."""
+        return self._at(now())
+
+    def _at(self, moment: datetime) -> Any:
+        """A datetime as a parameter of a hand-written statement, stored as the ORM stores
+        it (SQLite and MySQL keep naive UTC text)."""
+        return self.connection.ops.adapt_datetimefield_value(moment)
+
+
+def claim_order(job: Job) -> tuple[Any, ...]:
+    """A job's place in claim order (`models.CLAIM_ORDER`), for sorting claimed jobs."""
+    return tuple(getattr(job, field) for field in CLAIM_ORDER)

@@ -1,5 +1,21 @@
 """The ledger on MariaDB (>= 10.6) and MySQL (>= 8.0): row locks and `SKIP LOCKED` claims.
 
+What this module overrides in `Backend`, and why:
+
+- `runnable_in_queue`: a claim finds one queue's runnable jobs through the generated
+  `runnable_queue` column and its index, which stand for PostgreSQL's partial claim index.
+- `picks_whole_jobs`, `_claim_picked`: neither database returns the rows an `UPDATE` changed,
+  so a claim picks the rows whole (locked, `SKIP LOCKED`), then updates them by id, in one
+  transaction.
+- `complete_and_claim`: picks the next job, then completes one job and claims the other in
+  one `UPDATE`.
+- `insert`: no `INSERT ... RETURNING` that reports only the rows made, and no partial unique
+  index: inserts are serialised per declaration and read back (see `insert`).
+- `hold_lock`: a row of `ash_oban_django_lock`, locked until the transaction ends.
+- `bound_statements`: `max_statement_time` (MariaDB) or `max_execution_time` (MySQL).
+- `check`: servers older than MariaDB 10.6 or MySQL 8.0.1 lack `SKIP LOCKED`.
+- `connection_lost`: the client's and server's error codes say when a connection broke.
+
 Neither has partial indexes, so the initial migration adds, on these databases only, generated
 columns that stand for them (see `migrations/0001_initial.py`): `unique_key_hash` holds a
 digest of the unique key while `UNIQUE_WHILE` holds and NULL otherwise, under a unique index
@@ -14,76 +30,56 @@ a `SELECT ... FOR UPDATE` run in autocommit at once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
+from django.core import checks
 from django.db import transaction
-from django.db.models import QuerySet
 
-from ..models import UNIQUE_KEY, Job, Queue
+from ..models import UNIQUE_KEY, Job
 from ..states import State
-from .backend import Backend
-from .rows import ATTNAMES, FIELDS, Inserted, Rows, node_name, now
+from . import _sql
+from .backend import SERVER_UNSUPPORTED, Backend, claim_order
+from .rows import ATTNAMES, Inserted, Rows, node_name, now
 
-TABLE = f"`{Job._meta.db_table}`"
-JOB_COLUMNS = ", ".join(f"`{f.column}`" for f in Job._meta.concrete_fields)
 # The oldest versions with `SKIP LOCKED` (and, on MariaDB, generated columns under a unique
-# index): older servers are refused by check E021.
+# index): `MySQLBackend.check` refuses older servers.
 MINIMUM_MARIADB = (10, 6)
 MINIMUM_MYSQL = (8, 0, 1)
 
-# The next runnable jobs of one queue by priority, scheduled_at, id, through the
-# `runnable_queue` index; rows others hold are skipped; none of a queue paused or given a
-# limit at runtime (a primary-key probe, read without locking the queue's row).
-# Parameters: queue, now, queue, limit.
-PICK_NEXT = (
-    f"SELECT {JOB_COLUMNS} FROM {TABLE} WHERE runnable_queue = %s AND scheduled_at <= %s "
-    f"AND NOT EXISTS (SELECT 1 FROM `{Queue._meta.db_table}` c WHERE c.name = %s "
-    "AND (c.paused OR c.concurrency_limit IS NOT NULL)) "
-    "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
-)
-# Move picked jobs to `executing`. Parameters: executing, now, node; the ids are inlined.
-CLAIM = (
-    f"UPDATE {TABLE} SET state = %s, attempt = attempt + 1, attempted_at = %s, "
-    "attempted_by = %s WHERE id IN ({ids})"
-)
-# Read whole jobs by id (the ids are inlined integers).
-SELECT_BY_IDS = f"SELECT {JOB_COLUMNS} FROM {TABLE} WHERE id IN ({{ids}})"
-# Mark one job completed. Parameters: completed, now, id.
-COMPLETE = f"UPDATE {TABLE} SET state = %s, completed_at = %s WHERE id = %s"
+# Move picked (locked) jobs to `executing`. Parameters: executing, now, node; the ids are
+# inlined integers.
+CLAIM = f"UPDATE {{table}} SET {_sql.CLAIM_SET} WHERE id IN ({{ids}})"
 # Mark one job completed and move the next, picked and locked, to `executing`, in one
 # statement. Parameters: done id, completed, executing; done id, now; next id, now; next id,
 # node; done id, next id.
 COMPLETE_AND_CLAIM = (
-    f"UPDATE {TABLE} SET state = IF(id = %s, %s, %s), "
+    "UPDATE {table} SET state = IF(id = %s, %s, %s), "
     "completed_at = IF(id = %s, %s, completed_at), "
     "attempt = IF(id = %s, attempt + 1, attempt), attempted_at = IF(id = %s, %s, attempted_at), "
     "attempted_by = IF(id = %s, %s, attempted_by) WHERE id IN (%s, %s)"
 )
-# Lock a job still executing the given attempt. Parameters: id, executing, attempt.
-LOCK_EXECUTING = (
-    f"SELECT {{columns}} FROM {TABLE} WHERE id = %s AND state = %s AND attempt = %s FOR UPDATE"
-)
 # The keys among the given digests that existing jobs hold. A plain read: no locks.
-TAKEN = f"SELECT unique_key_hash FROM {TABLE} WHERE unique_key_hash IN ({{hashes}})"
+TAKEN = "SELECT unique_key_hash FROM {table} WHERE unique_key_hash IN ({hashes})"
 # Insert a page of jobs: the values all rows share are sent once, in the select list; the
 # others come from a derived table of one `SELECT` per row. A row whose unique key is taken
 # is a no-op (an update that changes nothing); unlike `INSERT IGNORE`, any other error stays
 # an error.
 INSERT = (
-    f"INSERT INTO {TABLE} ({{columns}}) SELECT {{select}} FROM ({{rows}}) AS page "
+    "INSERT INTO {table} ({columns}) SELECT {select} FROM ({rows}) AS page "
     "ON DUPLICATE KEY UPDATE id = id"
 )
 # What an insert reports of the rows it made: those of its key digests, from the first id it
 # generated on. Parameters: the digests, then the first id.
 INSERTED = (
-    f"SELECT id, {', '.join(UNIQUE_KEY)}, queue, state FROM {TABLE} "
+    f"SELECT id, {', '.join(UNIQUE_KEY)}, queue, state FROM {{table}} "
     "WHERE unique_key_hash IN ({hashes}) AND id >= %s ORDER BY id"
 )
 # Create a named lock's row or lock it, until the transaction ends. On a taken key the update
 # takes an exclusive lock at once, so concurrent first uses queue up instead of deadlocking.
 # Parameter: name.
-SERIALIZE = (
+HOLD_LOCK = (
     "INSERT INTO ash_oban_django_lock (name_hash) VALUES (UNHEX(SHA2(%s, 256))) "
     "ON DUPLICATE KEY UPDATE name_hash = name_hash"
 )
@@ -110,9 +106,8 @@ def key_hash(name: str, object_pk: str, tenant_key: str, args_key: str) -> bytes
 
 class MySQLBackend(Backend):
     vendor = "mysql"
-    lock_executing_sql = LOCK_EXECUTING
-    job_columns = JOB_COLUMNS
-    insert_statements = 4  # lock, keys taken, insert, read back
+    runnable_in_queue = "runnable_queue = %s"
+    picks_whole_jobs = True
 
     def insert(self, rows: Rows) -> list[Inserted]:
         # Rows whose key an existing job holds are left out first, by a plain read: an insert
@@ -127,30 +122,30 @@ class MySQLBackend(Backend):
         connection = self.connection
         values = {n: [v] * len(rows) for n, v in rows.common.items()} | rows.varying
         hashes = [key_hash(*key) for key in zip(*(values[n] for n in UNIQUE_KEY), strict=True)]
-        common = [n for n in ATTNAMES if n in rows.common]
-        varying = [n for n in ATTNAMES if n not in rows.common]
-        shared = [FIELDS[n].get_db_prep_save(rows.common[n], connection) for n in common]
-        prepared = {
-            n: [FIELDS[n].get_db_prep_save(v, connection) for v in rows.varying[n]] for n in varying
-        }
+        prepared = rows.prepared(connection)
+        varying = list(rows.varying)
+        shared = [prepared.common[n] for n in ATTNAMES if n in rows.common]
         select = ", ".join(
             "%s" if n in rows.common else f"page.c{varying.index(n)}" for n in ATTNAMES
         )
         first_row = "SELECT " + ", ".join(f"%s AS c{i}" for i in range(len(varying)))
         next_row = "SELECT " + ", ".join(["%s"] * len(varying))
-        columns = ", ".join(f"`{FIELDS[n].column}`" for n in ATTNAMES)
+        table, columns = self.sql.table, self.sql.insert_columns
         first_ids = []
         with transaction.atomic(using=self.alias, savepoint=False), connection.cursor() as cursor:
             for name in sorted(set(values["name"])):
-                self.serialize(f"ash_oban_django:insert:{name}")
-            cursor.execute(TAKEN.format(hashes=", ".join(["%s"] * len(hashes))), hashes)
+                self.hold_lock(f"ash_oban_django:insert:{name}")
+            cursor.execute(
+                TAKEN.format(table=table, hashes=", ".join(["%s"] * len(hashes))), hashes
+            )
             taken = {bytes(h) for (h,) in cursor.fetchall()}
             free = [i for i, h in enumerate(hashes) if h not in taken]
             for start in range(0, len(free), INSERT_CHUNK):
                 chunk = free[start : start + INSERT_CHUNK]
                 page = " UNION ALL ".join([first_row, *[next_row] * (len(chunk) - 1)])
-                params = [*shared, *(prepared[n][i] for i in chunk for n in varying)]
-                cursor.execute(INSERT.format(columns=columns, select=select, rows=page), params)
+                params = [*shared, *(prepared.varying[n][i] for i in chunk for n in varying)]
+                sql = INSERT.format(table=table, columns=columns, select=select, rows=page)
+                cursor.execute(sql, params)
                 # The first id this statement generated; 0 when every row was a conflict.
                 if cursor.lastrowid:
                     first_ids.append(cursor.lastrowid)
@@ -158,62 +153,53 @@ class MySQLBackend(Backend):
                 return []
             inserted_hashes = [hashes[i] for i in free]
             cursor.execute(
-                INSERTED.format(hashes=", ".join(["%s"] * len(inserted_hashes))),
+                INSERTED.format(table=table, hashes=", ".join(["%s"] * len(inserted_hashes))),
                 [*inserted_hashes, min(first_ids)],
             )
             inserted: list[Inserted] = list(cursor.fetchall())
         return inserted
 
-    def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
-        if max_running is not None:
-            return super().claim(queue, limit, max_running=max_running)
-        # The dispatch path's claim runs once per job: written out, on the claim index, the
-        # picked rows read whole, so they need no second read.
+    def hold_lock(self, name: str) -> None:
+        # A row lock, not GET_LOCK(): a named lock belongs to the session and outlives a
+        # rollback (Django has no hook to release it then), while a row lock ends with the
+        # transaction, whichever way it ends, as PostgreSQL's advisory xact lock does.
+        _sql.execute(self.alias, HOLD_LOCK, [name])
+
+    def _claim_picked(self, pick: str, params: Sequence[Any]) -> list[Job]:
+        # The pick and the update in one transaction, which holds the picked rows' locks.
         with transaction.atomic(using=self.alias, savepoint=False):
-            picked = self.fetch(PICK_NEXT, [queue, now(), queue, limit])
+            picked = _sql.fetch(self.alias, pick, params)
             if picked:
                 self._mark_claimed(picked)
-        return picked
-
-    def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
-        pick = candidates.order_by("priority", "scheduled_at", "id").values("id")[:limit]
-        sql, params = pick.query.get_compiler(connection=self.connection).as_sql()
-        # MySQL takes no LIMIT in an `IN` subquery: pick, then update, in one transaction
-        # that holds the picked rows' locks.
-        with transaction.atomic(using=self.alias, savepoint=False):
-            with self.connection.cursor() as cursor:
-                cursor.execute(f"{sql} FOR UPDATE SKIP LOCKED", params)
-                ids = ", ".join(str(int(pk)) for (pk,) in cursor.fetchall())
-            if not ids:
-                return []
-            picked = self.fetch(SELECT_BY_IDS.format(ids=ids), [])
-            self._mark_claimed(picked)
-        return sorted(picked, key=lambda job: (job.priority, job.scheduled_at, job.id))
+        return sorted(picked, key=claim_order)
 
     def _mark_claimed(self, picked: list[Job]) -> None:
         """Move picked (locked) jobs to `executing`, in the database and on the objects."""
         at, node = now(), node_name()
         ids = ", ".join(str(int(job.pk)) for job in picked)
-        self.execute(CLAIM.format(ids=ids), [State.EXECUTING, at, node])
+        sql = CLAIM.format(table=self.sql.table, ids=ids)
+        _sql.execute(self.alias, sql, [State.EXECUTING, self._at(at), node])
         for job in picked:
             job.state, job.attempt = State.EXECUTING, job.attempt + 1
             job.attempted_at, job.attempted_by = at, node
 
-    def complete(self, job: Job, *, claim_from: str | None = None) -> Job | None:
-        job.state, job.completed_at = State.COMPLETED, now()
-        picked = self.fetch(PICK_NEXT, [claim_from, now(), claim_from, 1]) if claim_from else []
-        if not picked:
-            self.execute(COMPLETE, [job.state, job.completed_at, job.pk])
-            return None
+    def complete_and_claim(self, job: Job, queue: str) -> Job | None:
         # In the attempt's transaction: the next job's claim commits with this completion.
+        params = self.sql.pick_params(queue, self._now(), 1)
+        picked = _sql.fetch(self.alias, self.sql.pick_next, params)
+        if not picked:
+            self.complete(job)
+            return None
         (following,) = picked
+        _, completed_at, _ = self._completing(job)
         at, node = now(), node_name()
-        self.execute(
-            COMPLETE_AND_CLAIM,
+        _sql.execute(
+            self.alias,
+            COMPLETE_AND_CLAIM.format(table=self.sql.table),
             [
                 *(job.pk, State.COMPLETED, State.EXECUTING),
-                *(job.pk, job.completed_at),
-                *(following.pk, following.pk, at),
+                *(job.pk, completed_at),
+                *(following.pk, following.pk, self._at(at)),
                 *(following.pk, node),
                 *(job.pk, following.pk),
             ],
@@ -222,11 +208,9 @@ class MySQLBackend(Backend):
         following.attempted_at, following.attempted_by = at, node
         return following
 
-    def serialize(self, name: str) -> None:
-        # A row lock, not GET_LOCK(): a named lock belongs to the session and outlives a
-        # rollback (Django has no hook to release it then), while a row lock ends with the
-        # transaction, whichever way it ends, as PostgreSQL's advisory xact lock does.
-        self.execute(SERIALIZE, [name])
+    def check(self) -> list[checks.CheckMessage]:
+        connection: Any = self.connection  # Django's MySQL wrapper
+        return version_problems(self.alias, connection.mysql_is_mariadb, connection.mysql_version)
 
     def connection_lost(self, error: BaseException) -> bool:
         # mysqlclient's error (Django's `__cause__`) carries the code as its first argument.
@@ -234,15 +218,34 @@ class MySQLBackend(Backend):
         return code in CONNECTION_LOST_CODES
 
     @contextmanager
-    def statements_bounded(self, seconds: float) -> Iterator[None]:
+    def bound_statements(self, seconds: float) -> Iterator[None]:
         # Session variables are not transactional: restored whichever way the block ends.
         connection = self.connection
         mariadb = bool(getattr(connection, "mysql_is_mariadb", False))
         name, current = MARIADB_TIMEOUT if mariadb else MYSQL_TIMEOUT
-        (previous,) = self.execute(current, [])
+        (previous,) = _sql.execute(self.alias, current, [])
         bound: float | int = max(seconds, 0.001) if mariadb else max(int(seconds * 1000), 1)
-        self.execute(SET_TIMEOUT.format(name=name), [bound])
+        _sql.execute(self.alias, SET_TIMEOUT.format(name=name), [bound])
         try:
             yield
         finally:
-            self.execute(SET_TIMEOUT.format(name=name), [previous])
+            _sql.execute(self.alias, SET_TIMEOUT.format(name=name), [previous])
+
+
+def version_problems(
+    alias: str, mariadb: bool, version: tuple[int, ...]
+) -> list[checks.CheckMessage]:
+    """E021 when a MariaDB or MySQL server `version` is older than the ledger needs."""
+    server, needed = ("MariaDB", MINIMUM_MARIADB) if mariadb else ("MySQL", MINIMUM_MYSQL)
+    if tuple(version) >= needed:
+        return []
+    found, wanted = ".".join(map(str, version)), ".".join(map(str, needed))
+    return [
+        checks.Error(
+            f"The ledger database {alias!r} is {server} {found}; ash_oban_django needs "
+            f"{server} {wanted} or later (SELECT ... FOR UPDATE SKIP LOCKED).",
+            hint=f"Upgrade the server to {server} {wanted} or later, or point "
+            "ASH_OBAN['DATABASE'] at a PostgreSQL database.",
+            id=SERVER_UNSUPPORTED,
+        )
+    ]

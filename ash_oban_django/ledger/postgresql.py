@@ -1,63 +1,45 @@
 """The ledger on PostgreSQL: row locks, `SKIP LOCKED` claims, `unnest` page inserts.
 
+What this module overrides in `Backend`, and why:
+
+- `insert`: one `INSERT ... SELECT FROM unnest(...)` per page, whatever its rows: the values
+  every row shares are sent once, the others as one array per column.
+- `hold_lock`: a transaction-scoped advisory lock (`pg_advisory_xact_lock`).
+- `complete_and_claim`: completing a job and claiming the next is one statement (a
+  data-modifying CTE), so the dispatch path costs one round trip per job.
+- `bound_statements`: `statement_timeout` cancels any statement past an attempt's timeout.
+- `connection_lost`: psycopg's errors and the server's SQLSTATEs say when a connection broke.
+
 A live attempt holds its job row's lock for its whole transaction, so a row that
-`SKIP LOCKED` can take is provably not being run: that is how orphans are found. Claims and
-completions are single statements, which also run in autocommit as one round trip.
+`SKIP LOCKED` can take is provably not being run: that is how orphans are found (the
+`Backend` default). Claims are single statements (`Backend.claim`), which also run in
+autocommit as one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from django.db import InterfaceError, OperationalError
-from django.db.models import QuerySet
 
-from ..models import Job, Queue
-from ..states import RUNNABLE_STATES, State
-from .backend import JOB_COLUMNS, TABLE, Backend
-from .rows import ATTNAMES, FIELDS, RETURNING, Inserted, Rows, node_name, now
+from ..models import Job
+from ..states import State
+from . import _sql
+from .backend import Backend
+from .rows import ATTNAMES, FIELDS, Inserted, Rows, node_name
 
-_RUNNABLE = ", ".join(["%s"] * len(RUNNABLE_STATES))
-
-# A queue paused or given a limit at runtime: its jobs are not for the unlimited claim.
-# The lookup is one primary-key probe, evaluated once per statement. Parameter: queue.
-HELD = (
-    f'NOT EXISTS (SELECT 1 FROM "{Queue._meta.db_table}" c WHERE c.name = %s '
-    "AND (c.paused OR c.concurrency_limit IS NOT NULL))"
-)
-# The next runnable jobs of one queue by priority, scheduled_at, id; rows others hold are
-# skipped. Parameters: the runnable states, queue, now, queue, limit.
-PICK_NEXT = (
-    f"SELECT id FROM {TABLE} WHERE state IN ({_RUNNABLE}) AND queue = %s "
-    f"AND scheduled_at <= %s AND {HELD} "
-    "ORDER BY priority, scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
-)
-# Move the jobs a pick statement selects to `executing` and return them whole.
-# Parameters: executing, now, node, then the pick's.
-CLAIM = (
-    f"UPDATE {TABLE} SET state = %s, attempt = attempt + 1, attempted_at = %s, "
-    f"attempted_by = %s WHERE id IN ({{pick}}) RETURNING {JOB_COLUMNS}"
-)
-# Mark one job completed. Parameters: completed, now, id.
-COMPLETE = f"UPDATE {TABLE} SET state = %s, completed_at = %s WHERE id = %s"
-# Complete one job and claim the next of a queue, in one statement.
-COMPLETE_AND_CLAIM = f"WITH done AS ({COMPLETE}) {CLAIM.format(pick=PICK_NEXT)}"
-# Lock a job still executing the given attempt. Parameters: id, executing, attempt.
-LOCK_EXECUTING = (
-    f"SELECT {{columns}} FROM {TABLE} WHERE id = %s AND state = %s AND attempt = %s FOR UPDATE"
-)
 # Set the current transaction's statement timeout (e.g. '2000ms'); returns the one it had.
 STATEMENT_TIMEOUT = (
     "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)"
 )
 # A transaction-scoped advisory lock on a name.
-SERIALIZE = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+HOLD_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 # Insert a page of jobs given as columns: shared values once, the others as arrays.
 INSERT = (
-    f"INSERT INTO {TABLE} ({{columns}}) SELECT {{select}} FROM unnest({{arrays}}) AS u({{aliases}}) "
-    f"ON CONFLICT DO NOTHING {RETURNING}"
+    "INSERT INTO {table} ({columns}) SELECT {select} FROM unnest({arrays}) AS u({aliases}) "
+    f"ON CONFLICT DO NOTHING {_sql.RETURNING}"
 )
 
 # SQLSTATEs of a connection lost or ended by the server: class 08 (connection exception),
@@ -65,68 +47,53 @@ INSERT = (
 CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
 
 
+@functools.cache
+def complete_and_claim_statement(sql: _sql.Statements) -> str:
+    """Complete one job and claim the next of a queue, in one statement. Parameters:
+    completed, now, id; then the pick's; then executing, now, node."""
+    return sql.claim(sql.pick_next, first=f"done AS ({sql.complete}), ")
+
+
 class PostgreSQLBackend(Backend):
     vendor = "postgresql"
-    lock_executing_sql = LOCK_EXECUTING
 
     def insert(self, rows: Rows) -> list[Inserted]:
         # The statement does not grow with the rows, and no value is quoted twice.
         connection = self.connection
+        prepared = rows.prepared(connection)
         varying = list(rows.varying)
         select, params = [], []
         for name in ATTNAMES:
-            field = FIELDS[name]
             if name in rows.common:
-                select.append(f"%s::{field.db_type(connection)}")
-                params.append(field.get_db_prep_save(rows.common[name], connection))
+                select.append(f"%s::{FIELDS[name].db_type(connection)}")
+                params.append(prepared.common[name])
             else:
                 select.append(f"u.c{varying.index(name)}")
-        params += [
-            [FIELDS[n].get_db_prep_save(v, connection) for v in rows.varying[n]] for n in varying
-        ]
+        params += [prepared.varying[name] for name in varying]
         sql = INSERT.format(
-            columns=", ".join(f'"{FIELDS[n].column}"' for n in ATTNAMES),
+            table=self.sql.table,
+            columns=self.sql.insert_columns,
             select=", ".join(select),
             arrays=", ".join(f"%s::{FIELDS[n].db_type(connection)}[]" for n in varying),
             aliases=", ".join(f"c{i}" for i in range(len(varying))),
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            inserted: list[Inserted] = cursor.fetchall()
-        return inserted
+        return _sql.fetch_rows(self.alias, sql, params)
 
-    def claim(self, queue: str, limit: int, *, max_running: int | None = None) -> list[Job]:
-        if max_running is not None:
-            return super().claim(queue, limit, max_running=max_running)
-        # The dispatch path's claim runs once per job: written out, no ORM compiling.
-        return self._claim(PICK_NEXT, [*RUNNABLE_STATES, queue, now(), queue, limit])
+    def hold_lock(self, name: str) -> None:
+        _sql.execute(self.alias, HOLD_LOCK, [name])
 
-    def claim_among(self, candidates: QuerySet[Job], limit: int) -> list[Job]:
-        # Compiled without select_for_update (Django refuses that outside a transaction);
-        # the statement is atomic on its own.
-        pick = candidates.order_by("priority", "scheduled_at", "id").values("id")[:limit]
-        sql, params = pick.query.get_compiler(connection=self.connection).as_sql()
-        return self._claim(f"{sql} FOR UPDATE SKIP LOCKED", list(params))
-
-    def _claim(self, pick: str, params: Sequence[Any]) -> list[Job]:
-        claimed = self.fetch(
-            CLAIM.format(pick=pick), [State.EXECUTING, now(), node_name(), *params]
+    def complete_and_claim(self, job: Job, queue: str) -> Job | None:
+        at = self._now()
+        claimed = _sql.fetch(
+            self.alias,
+            complete_and_claim_statement(self.sql),
+            [
+                *self._completing(job),
+                *self.sql.pick_params(queue, at, 1),
+                *(State.EXECUTING, at, node_name()),
+            ],
         )
-        return sorted(claimed, key=lambda job: (job.priority, job.scheduled_at, job.id))
-
-    def complete(self, job: Job, *, claim_from: str | None = None) -> Job | None:
-        job.state, job.completed_at = State.COMPLETED, now()
-        done = [job.state, job.completed_at, job.pk]
-        if claim_from is None:
-            self.execute(COMPLETE, done)
-            return None
-        at = now()
-        claim = [State.EXECUTING, at, node_name(), *RUNNABLE_STATES, claim_from, at, claim_from, 1]
-        claimed = self.fetch(COMPLETE_AND_CLAIM, [*done, *claim])
         return claimed[0] if claimed else None
-
-    def serialize(self, name: str) -> None:
-        self.execute(SERIALIZE, [name])
 
     def connection_lost(self, error: BaseException) -> bool:
         # psycopg's error (Django's `__cause__`) carries the server's SQLSTATE when the server
@@ -142,9 +109,11 @@ class PostgreSQLBackend(Backend):
         return not state and unsaid
 
     @contextmanager
-    def statements_bounded(self, seconds: float) -> Iterator[None]:
-        previous, _ = self.execute(STATEMENT_TIMEOUT, [f"{max(int(seconds * 1000), 1)}ms"])
+    def bound_statements(self, seconds: float) -> Iterator[None]:
+        previous, _ = _sql.execute(
+            self.alias, STATEMENT_TIMEOUT, [f"{max(int(seconds * 1000), 1)}ms"]
+        )
         yield
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
-        self.execute(STATEMENT_TIMEOUT, [previous])
+        _sql.execute(self.alias, STATEMENT_TIMEOUT, [previous])

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from ..conf import settings
 from ..models import Queue
+from .queries import queue_rows
 from .rows import now
 
 
@@ -35,11 +36,7 @@ def queue_controls(queues: Iterable[str]) -> dict[str, QueueControl]:
     """Each queue's control, from one query: the `Queue` row where there is one, the
     `ASH_OBAN["QUEUES"]` limit where it sets none."""
     names = sorted(set(queues))
-    rows = (
-        {row.name: row for row in Queue.objects.using(settings.DATABASE).filter(name__in=names)}
-        if names
-        else {}
-    )
+    rows = {row.name: row for row in queue_rows().filter(name__in=names)} if names else {}
     controls = {}
     for name in names:
         row = rows.get(name)
@@ -62,9 +59,7 @@ def _set(name: str, **changes: object) -> Queue:
     if not name or len(name) > Queue._meta.get_field("name").max_length:  # type: ignore[operator]
         raise ValueError(f"`name` must be a queue name of 1 to 100 characters, got {name!r}")
     with transaction.atomic(using=settings.DATABASE):
-        row, _ = Queue.objects.using(settings.DATABASE).update_or_create(
-            name=name, defaults={**changes, "updated_at": now()}
-        )
+        row, _ = queue_rows().update_or_create(name=name, defaults={**changes, "updated_at": now()})
     return row
 
 

@@ -1,5 +1,5 @@
 """What the ledger writes, independent of the database: a new job's column values, pages of
-jobs as columns for one insert, and how an error is stored on its job."""
+jobs as columns for one insert, and how an error is stored on its job (and JSON checked)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from ..models import ALL_TENANTS, UNIQUE_KEY, Job, args_key, tenant_key
@@ -117,11 +118,21 @@ class Rows:
     def of_jobs(cls, jobs: Sequence[Job]) -> Rows:
         return cls.of([{name: getattr(job, name) for name in ATTNAMES} for job in jobs])
 
+    def prepared(self, connection: BaseDatabaseWrapper) -> Rows:
+        """The same rows, each value as the database's driver takes it (as the ORM saves it)."""
+
+        def prepare(name: str, value: Any) -> Any:
+            return FIELDS[name].get_db_prep_save(value, connection)
+
+        return Rows(
+            {name: prepare(name, value) for name, value in self.common.items()},
+            {name: [prepare(name, v) for v in values] for name, values in self.varying.items()},
+        )
+
 
 # What an insert returns of each inserted row: id, its unique key (name, object_pk,
 # tenant_key, args_key), queue, state.
 Inserted = tuple[int, str, str, str, str, str, str]
-RETURNING = f"RETURNING id, {', '.join(UNIQUE_KEY)}, queue, state"
 
 
 def unique_key(job: Job) -> tuple[str, ...]:
@@ -139,12 +150,12 @@ def available_by_queue(inserted: Sequence[Inserted]) -> dict[str, int]:
 
 
 # The most characters of an error's message and of its traceback an `errors` entry keeps
-# (docs/running.md): beyond it, the head and the tail are kept around a marker that says
-# how much was cut.
+# (docs/running.md): beyond it, the head and the tail are kept around a note that says how
+# many characters were cut (`_CUT`).
 ERROR_MESSAGE_LIMIT = 2_000
 ERROR_TRACEBACK_LIMIT = 20_000
-# What PostgreSQL's text and jsonb refuse: NUL, and surrogates without their pair.
 _CUT = "\n[... {cut} characters cut of {size} ...]\n"
+# What PostgreSQL's text and jsonb refuse: NUL, and surrogates without their pair.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -222,10 +233,10 @@ def format_traceback(error: BaseException) -> str:
 def storable(text: str, limit: int) -> str:
     """`text` as a job row can store it: characters the database refuses replaced with
     U+FFFD, and at most about `limit` characters, the head and the tail of a longer text kept
-    around a marker that gives the characters cut and the original size."""
+    around a note that gives the characters cut and the original size."""
     size = len(text)
     if size > limit:
-        # The marker's longest form, so that head + marker + tail stays within `limit`.
+        # The note's longest form, so that head + note + tail stays within `limit`.
         keep = max((limit - len(_CUT.format(cut=size, size=size))) // 2, 0)
         cut = _CUT.format(cut=size - 2 * keep, size=size)
         text = f"{text[:keep]}{cut}{text[size - keep :]}"

@@ -14,7 +14,7 @@ databases only, `OnMySQL` then adds:
   with the claim order (`ash_oban_job_runnable`), as the partial `ash_oban_job_claim` is
   elsewhere.
 - `ash_oban_job_orphans` on `(state, attempted_at)`, for finding orphans.
-- `ash_oban_django_lock`: one row per named lock (`Backend.serialize`).
+- `ash_oban_django_lock`: one row per named lock (`Backend.hold_lock`).
 
 On PostgreSQL and SQLite `OnMySQL` does nothing. These columns and the lock table are not in
 the models' state: the ledger reads and writes them in SQL (`ledger/mysql.py`).

@@ -42,7 +42,7 @@ def deadline(seconds: float | None) -> Iterator[None]:
         previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         with (
-            engine.statements_bounded(seconds),
+            engine.bound_statements(seconds),
             connections[engine.alias].execute_wrapper(_without_alarm if use_alarm else _as_is),
         ):
             yield

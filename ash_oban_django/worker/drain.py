@@ -82,8 +82,7 @@ def schedule_and_run_triggers(
 def drainable(queues: Iterable[str] | None, *, with_scheduled: bool = False) -> QuerySet[Job]:
     """The jobs a drain of `queues` (all when None) would run now; `with_scheduled` adds
     those due later."""
-    engine = ledger.engine()
-    candidates = engine.jobs().filter(state__in=RUNNABLE_STATES)
+    candidates = ledger.jobs().filter(state__in=RUNNABLE_STATES)
     if queues is not None:
         candidates = candidates.filter(queue__in=list(queues))
     return candidates if with_scheduled else candidates.filter(scheduled_at__lte=ledger.now())
@@ -114,7 +113,7 @@ def drain(
     last_id = (
         None
         if with_recursion
-        else engine.jobs().order_by("-id").values_list("id", flat=True).first() or 0
+        else ledger.jobs().order_by("-id").values_list("id", flat=True).first() or 0
     )
     while with_limit is None or ran < with_limit:
         candidates = drainable(queue_list, with_scheduled=with_scheduled)
@@ -122,7 +121,7 @@ def drain(
             candidates = candidates.filter(id__lte=last_id)
         # Schedulers first, then scheduled actions, then worker jobs.
         for kind in (Kind.SCHEDULER, Kind.ACTION, Kind.TRIGGER):
-            claimed = engine.claim_among(candidates.filter(kind=kind), 1)
+            claimed = engine.claim_matching(candidates.filter(kind=kind), 1)
             if claimed:
                 break
         if not claimed:

@@ -99,7 +99,7 @@ def perform(job: Job) -> Job:
 
 def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
     """`perform`; when the job completes, also claim the next job of queue `claim_from`
-    in the same transaction (see `Backend.complete`)."""
+    in the same transaction (see `Backend.complete_and_claim`)."""
     started = time.monotonic()
     engine = ledger.engine()
     try:
@@ -135,7 +135,7 @@ def attempt(engine: Backend, job: Job, claim_from: str | None) -> Performed | No
     Raises `AttemptFailed` when the job's work failed; any other error is the package's own
     (the job stays `executing` and is rescued)."""
     with failures_of_the_work() as work, transaction.atomic(using=engine.alias):
-        locked = engine.lock_executing(job)
+        locked = engine.lock_attempt(job)
         if locked is None:
             return None
         resolved = resolve(locked)
@@ -144,7 +144,10 @@ def attempt(engine: Backend, job: Job, claim_from: str | None) -> Performed | No
             return Performed(record(engine, locked, resolved), error=error)
         work.runner = resolved
         run(resolved)
-        return Performed(locked, claimed=engine.complete(locked, claim_from=claim_from))
+        if claim_from is None:
+            engine.complete(locked)
+            return Performed(locked)
+        return Performed(locked, claimed=engine.complete_and_claim(locked, claim_from))
 
 
 @dataclass(slots=True)
@@ -208,7 +211,7 @@ def unknown_name(job: Job) -> UnknownDeclaration:
 def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
     """Decide and record the outcome of an attempt whose transaction rolled back."""
     with transaction.atomic(using=engine.alias):
-        locked = engine.lock_executing(runner.job, refresh=True)
+        locked = engine.lock_attempt(runner.job, refresh=True)
         if locked is None:  # rescued meanwhile: the rescue recorded what happened
             return runner.job
         runner.job = locked
@@ -336,7 +339,7 @@ def record(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None =
             job.name,
         )
         with transaction.atomic(using=engine.alias):
-            locked = engine.lock_executing(before, refresh=True)
+            locked = engine.lock_attempt(before, refresh=True)
             if locked is None:
                 return before
             return acknowledge(engine, locked, stand_in(outcome, failure), runner)
@@ -377,7 +380,7 @@ def acknowledge(engine: Backend, job: Job, outcome: Recorded, runner: Runner | N
                     job.object_pk,
                     exc_info=error,
                 )
-            return engine.retry(job, error, delay)
+            return engine.error(job, error, delay)
         case Handled(error):
             assert runner is not None, "on_error is the job's runner's"
-            return engine.handled(job, error, discard=runner.on_error_fails_job)
+            return engine.finish_handled(job, error, discard=runner.on_error_fails_job)

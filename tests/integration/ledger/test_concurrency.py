@@ -108,6 +108,37 @@ def test_ledger__concurrent_claims_never_take_a_job_twice(finish: Trigger) -> No
     assert len(taken) == len(set(taken)) == 200
 
 
+@pytest.mark.parametrize("size", [1, 3])
+def test_ledger__concurrent_claims_never_take_more_than_asked(finish: Trigger, size: int) -> None:
+    """Each claim, single statement or pick-then-update, takes at most what it asked for while
+    others claim the same queue; together they take every job once."""
+    ledger.insert(
+        [
+            ledger.new_job(
+                kind="trigger",
+                name="c.J",
+                object_pk=str(i),
+                queue=QUEUE,
+                priority=2,
+                max_attempts=1,
+            )
+            for i in range(60)
+        ]
+    )
+    engine = ledger.engine()
+
+    def claims(i: int) -> list[list[int]]:
+        if i % 2:  # half through the limited path, which counts the running jobs
+            return [[j.pk for j in engine.claim(QUEUE, size, max_running=1000)] for _ in range(40)]
+        return [[j.pk for j in engine.claim(QUEUE, size)] for _ in range(40)]
+
+    batches = [batch for result in in_threads(4, claims) for batch in result]
+    assert max(len(batch) for batch in batches) == size
+    taken = [pk for batch in batches for pk in batch]
+    assert len(taken) == len(set(taken)) == 60
+    assert Job.objects.filter(state="executing", attempt=1).count() == 60
+
+
 def test_worker__two_workers_and_a_scheduler_commit_each_action_once(finish: Trigger) -> None:
     made = [Widget.objects.create() for _ in range(150)]
     entry = registry.get_trigger(Widget, "finish")

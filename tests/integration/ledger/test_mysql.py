@@ -1,15 +1,13 @@
 """What the MariaDB/MySQL backend adds to the contract: the generated key columns agree with
-`ledger.mysql.key_hash`, and a named lock holds until the transaction ends, whichever way it
-ends. Skipped on other databases."""
+`ledger.mysql.key_hash`. Skipped on other databases. (That `hold_lock` holds until the
+transaction ends is in the contract test; the leader's lock is in `test_peer.py`.)"""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from ash_oban_django import ledger
 from ash_oban_django.ledger.mysql import key_hash
@@ -46,33 +44,3 @@ def test_mysql__key_hash_is_the_generated_column(name: str, object_pk: str) -> N
     assert generated(job.pk) == (None, None)  # a completed job leaves the key free
     Job.objects.filter(pk=job.pk).update(once=True)
     assert generated(job.pk)[0] is not None  # ... but a completed `once` job keeps it
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("ending", ["commit", "rollback"])
-def test_mysql__serialize_holds_until_the_transaction_ends(ending: str) -> None:
-    engine = ledger.engine()
-    holding, waited = threading.Event(), []
-
-    def other() -> None:
-        try:
-            holding.wait(5)
-            started = time.monotonic()
-            with transaction.atomic():
-                engine.serialize("ash_oban_django:test")
-                waited.append(time.monotonic() - started)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    try:
-        with transaction.atomic():
-            engine.serialize("ash_oban_django:test")
-            holding.set()
-            time.sleep(0.5)
-            if ending == "rollback":
-                transaction.set_rollback(True)
-    finally:
-        thread.join(10)
-    assert waited and waited[0] >= 0.4  # it waited for the first transaction to end

@@ -51,7 +51,8 @@ def test_pause__every_claim_path_skips_the_queue_and_its_jobs_stay(engine: Backe
     pause_queue(QUEUE)
     assert engine.claim(QUEUE, 5) == []
     assert engine.claim(QUEUE, 5, max_running=2) == []
-    assert engine.claim_among(engine.runnable(QUEUE), 5) == []
+    assert engine.claim_matching(ledger.runnable(QUEUE), 5) == []
+    assert engine.claim_one(QUEUE) is None
     assert states() == {"available": 3}
     assert QUEUE not in engine.stage()  # the leader does not wake a paused queue
     resume_queue(QUEUE)
@@ -64,7 +65,7 @@ def test_pause__the_completion_that_claims_the_next_job_claims_none(engine: Back
         (job,) = engine.claim(QUEUE, 1)
     pause_queue(QUEUE)
     with transaction.atomic():
-        assert engine.complete(job, claim_from=QUEUE) is None
+        assert engine.complete_and_claim(job, QUEUE) is None
     assert states() == {"available": 1, "completed": 1}
 
 
@@ -136,7 +137,7 @@ def test_consume__a_paused_queue_runs_nothing_and_a_resumed_one_runs_its_jobs(
 def test_cancel_job__cancels_a_waiting_job_only(engine: Backend) -> None:
     waiting, running = insert(2)
     with transaction.atomic():
-        engine.claim_among(Job.objects.filter(pk=running.pk), 1)
+        engine.claim_matching(Job.objects.filter(pk=running.pk), 1)
     assert ledger.cancel_job(waiting.pk) is True
     assert ledger.cancel_job(running.pk) is False
     assert ledger.cancel_job(10**9) is False
