@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from .. import ledger
 from ..enqueue import Target, queues_of, resolve_target, schedule_declaration
+from ..ledger.queries import PAUSED
 from ..models import Job
 from ..states import RUNNABLE_STATES, Kind, State
 from .executor import perform
@@ -81,11 +82,20 @@ def schedule_and_run_triggers(
 
 def drainable(queues: Iterable[str] | None, *, with_scheduled: bool = False) -> QuerySet[Job]:
     """The jobs a drain of `queues` (all when None) would run now; `with_scheduled` adds
-    those due later."""
+    those due later. A paused queue's jobs are left out: a drain claims like a cluster."""
+    return _waiting(queues, with_scheduled).exclude(queue__in=_paused())
+
+
+def _waiting(queues: Iterable[str] | None, with_scheduled: bool) -> QuerySet[Job]:
     candidates = ledger.jobs().filter(state__in=RUNNABLE_STATES)
     if queues is not None:
         candidates = candidates.filter(queue__in=list(queues))
     return candidates if with_scheduled else candidates.filter(scheduled_at__lte=ledger.now())
+
+
+def _paused() -> QuerySet[Any]:
+    """The names of the paused queues, as a subquery (read again at every claim)."""
+    return ledger.queue_rows().filter(PAUSED).values("name")
 
 
 def drain(
@@ -103,6 +113,9 @@ def drain(
     `with_scheduled` also runs jobs scheduled for later (retries and snoozes included);
     `with_limit` caps how many jobs run in all; `on_job(job)` is called after each job runs
     (progress bars).
+
+    A paused queue is skipped, as every claim skips it, from the next claim after the pause:
+    the result's `queues_not_drained` names each paused queue whose jobs were left waiting.
     """
     queue_list = None if queues is None else list(queues)
     result = Result()
@@ -131,4 +144,8 @@ def drain(
         ran += 1
         if on_job is not None:
             on_job(job)
-    return result
+    held = _waiting(queue_list, with_scheduled).filter(queue__in=_paused())
+    if last_id is not None:
+        held = held.filter(id__lte=last_id)
+    paused = held.order_by("queue").values_list("queue", flat=True).distinct()
+    return result + Result(queues_not_drained=tuple(paused))
