@@ -1,28 +1,24 @@
 """The job ledger in the Django admin: read-only rows, filters, errors, retry and cancel, and
-deletion (with the delete permission) of any job that is not executing; and the dashboard
-(`view_job`): queues, throughput, failures, declarations and clusters, with the queue
-controls and a job's cancel (`change_job`)."""
+deletion (with the delete permission) of any job that is not executing. The job admin also
+serves the dashboard's pages (`dashboard.views`) under its URLs and permissions."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from . import dashboard, ledger
+from . import ledger
+from .dashboard.views import urls as dashboard_urls
 from .models import Job, State
 from .status import state_label
 
@@ -196,167 +192,6 @@ class JobAdmin(_ModelAdmin):
         else:
             self.message_user(request, f"{done}.", messages.SUCCESS)
 
-    # -- the dashboard -----------------------------------------------------------------------
-
     def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        return [
-            path("dashboard/", wrap(self.dashboard_view), name="ash_oban_django_dashboard"),
-            path(
-                "dashboard/queue/",
-                wrap(self.queue_action_view),
-                name="ash_oban_django_dashboard_queue",
-            ),
-            path(
-                "dashboard/cancel/",
-                wrap(self.cancel_job_view),
-                name="ash_oban_django_dashboard_cancel",
-            ),
-            *super().get_urls(),
-        ]
-
-    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        """The live overview (`view_job`); `?fragment=1` gives the part the page refreshes."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        context = {
-            **self.admin_site.each_context(request),
-            **dashboard_context(),
-            "title": "Background jobs dashboard",
-            "opts": self.model._meta,
-            "can_change": self.has_change_permission(request),
-            "refresh_seconds": REFRESH_SECONDS,
-            "is_nav_sidebar_enabled": False,  # the tables need the width
-        }
-        fragment = request.GET.get("fragment") == "1"
-        template = "admin/ash_oban_django/dashboard_fragment.html" if fragment else None
-        return TemplateResponse(
-            request, template or "admin/ash_oban_django/dashboard.html", context
-        )
-
-    def queue_action_view(self, request: HttpRequest) -> HttpResponse:
-        """Pause, resume or scale a queue (`change_job`, POST)."""
-        self._check_change_post(request)
-        action, name = request.POST.get("action", ""), request.POST.get("queue", "").strip()
-        try:
-            if action == "pause":
-                ledger.pause_queue(name)
-                done = f"Queue {name} paused."
-            elif action == "resume":
-                ledger.resume_queue(name)
-                done = f"Queue {name} resumed."
-            elif action == "scale":
-                raw = request.POST.get("limit", "").strip()
-                limit = int(raw) if raw else None
-                ledger.scale_queue(name, limit)
-                done = f"Queue {name}: limit {'from the settings' if limit is None else limit}."
-            else:
-                raise ValueError(f"`action` must be pause, resume or scale, got {action!r}")
-        except ValueError as error:
-            self.message_user(request, str(error), messages.ERROR)
-        else:
-            self.message_user(request, done, messages.SUCCESS)
-        return redirect(f"{self.admin_site.name}:ash_oban_django_dashboard")
-
-    def cancel_job_view(self, request: HttpRequest) -> HttpResponse:
-        """Cancel one waiting or scheduled job (`change_job`, POST)."""
-        self._check_change_post(request)
-        raw = request.POST.get("job", "").strip()
-        if not raw.isdigit():
-            self.message_user(request, f"`job` must be a job id, got {raw!r}", messages.ERROR)
-        elif ledger.cancel_job(int(raw), f"cancelled in the dashboard by {request.user}"):
-            self.message_user(request, f"Job {raw} cancelled.", messages.SUCCESS)
-        else:
-            self.message_user(
-                request, f"Job {raw} not cancelled: executing, finished or gone.", messages.WARNING
-            )
-        return redirect(f"{self.admin_site.name}:ash_oban_django_dashboard")
-
-    def _check_change_post(self, request: HttpRequest) -> None:
-        # CSRF is checked by admin_view's csrf_protect; a GET changes nothing.
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            raise PermissionDenied("POST only")
-
-
-# Seconds between the dashboard's refreshes of its figures.
-REFRESH_SECONDS = 5
-
-
-def dashboard_context() -> dict[str, Any]:
-    at = ledger.now()
-    overall, per_queue = dashboard.throughput(at)
-    return {
-        "now": at,
-        "queues": dashboard.queue_rows(at),
-        "overall": overall,
-        "overall_chart": throughput_chart(overall, width=720, height=160),
-        "queue_charts": [
-            (queue, series, throughput_chart(series, width=240, height=48, axes=False))
-            for queue, series in per_queue.items()
-        ],
-        "failures": dashboard.latest_failures(),
-        "declarations": dashboard.declarations(at),
-        "nodes": dashboard.nodes(at),
-    }
-
-
-def throughput_chart(
-    series: dashboard.Throughput, *, width: int, height: int, axes: bool = True
-) -> SafeString:
-    """An inline SVG bar chart of a `Throughput`: completed (green) under failed (red) jobs
-    per minute, oldest minute on the left."""
-    pad = 24 if axes else 2
-    top = max([c + f for c, f in zip(series.completed, series.failed, strict=True)] + [1])
-    slot = (width - 2 * pad) / len(series.completed)
-    scale = (height - 2 * pad) / top
-    bars = []
-    for i, (done, failed) in enumerate(zip(series.completed, series.failed, strict=True)):
-        x = pad + i * slot
-        base = float(height - pad)
-        for count, css in ((done, "completed"), (failed, "failed")):
-            if count:
-                h = count * scale
-                base -= h
-                bars.append(
-                    format_html(
-                        '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
-                        "<title>{}: {} {}</title></rect>",
-                        css,
-                        f"{x:.1f}",
-                        f"{base:.1f}",
-                        f"{max(slot - 1, 1):.1f}",
-                        f"{h:.1f}",
-                        (series.start + timedelta(minutes=i)).strftime("%H:%M"),
-                        count,
-                        css,
-                    )
-                )
-    labels = SafeString("")
-    if axes:
-        labels = format_html(
-            '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">now</text>'
-            '<text x="2" y="{}">{}</text>'
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"></line>',
-            pad,
-            height - 6,
-            series.start.strftime("%H:%M"),
-            width - pad,
-            height - 6,
-            pad - 8,
-            top,
-            pad,
-            height - pad,
-            width - pad,
-            height - pad,
-        )
-    return format_html(
-        '<svg class="ash-oban-chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
-        'aria-label="{label}">{labels}{bars}</svg>',
-        w=width,
-        h=height,
-        label=f"{series.total_completed} completed, {series.total_failed} failed in the last hour",
-        labels=labels,
-        bars=SafeString("".join(bars)),
-    )
+        # The dashboard's pages live under the job admin, behind its permissions.
+        return [*dashboard_urls(self), *super().get_urls()]

@@ -62,7 +62,10 @@ def test_tenant_lister__a_list_is_read_at_each_call() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("tests.nowhere.TENANTS", "'tests.nowhere.TENANTS' cannot be imported (ModuleNotFoundError:"),
+        (
+            "tests.nowhere.TENANTS",
+            "'tests.nowhere.TENANTS' cannot be imported (ModuleNotFoundError:",
+        ),
         (f"{__name__}.NOT_CALLABLE", "has a `list_tenants` that is not callable"),
         (f"{__name__}.__doc__", "which has no callable `list_tenants`"),
         (42, "must be a list, a zero-argument callable or a dotted path, got 42"),
@@ -93,9 +96,9 @@ def test_list_tenants__none_declared_is_the_tenant_none() -> None:
 
 def test_tenant_context__entered_with_the_tenant_when_configured() -> None:
     tenancy.ENTERED.clear()
-    with override_settings(ASH_OBAN={"TENANT_CONTEXT": "tests.testapp.tenancy.use_tenant"}):
-        with tenant_context({"schema": "north"}):
-            assert tenancy.ENTERED == [{"schema": "north"}]
+    path = "tests.testapp.tenancy.use_tenant"
+    with override_settings(ASH_OBAN={"TENANT_CONTEXT": path}), tenant_context({"schema": "north"}):
+        assert tenancy.ENTERED == [{"schema": "north"}]
     assert tenancy.ENTERED == [{"schema": "north"}]
     tenancy.ENTERED.clear()
 

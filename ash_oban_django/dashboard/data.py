@@ -21,15 +21,15 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from . import ledger
-from .conf import settings
-from .declarations import DeclarationState
-from .dispatch.maintenance import LEASE
-from .ledger.peer import peers
-from .models import Job, Peer
-from .registry import registry
-from .states import INCOMPLETE_STATES, State
-from .status import DeclarationRow, declarations_table
+from .. import ledger
+from ..conf import settings
+from ..declarations import DeclarationState
+from ..dispatch.maintenance import LEASE
+from ..ledger.peer import peers
+from ..models import Job, Peer
+from ..registry import registry
+from ..states import INCOMPLETE_STATES, State
+from ..status import DeclarationRow, declarations_table
 
 logger = logging.getLogger("ash_oban_django")
 
