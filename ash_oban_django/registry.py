@@ -9,6 +9,7 @@ would share one are refused, and the message says where both come from.
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,8 +46,12 @@ class ModelOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Registered:
-    """A declaration bound to its model; the defaults that need the model are filled here."""
+class Registered(ABC):
+    """A declaration bound to its model; the defaults that need the model are filled here.
+
+    What is common to every declaration; each kind says what its jobs are and what its cron
+    inserts (`RegisteredTrigger`, `RegisteredAction`).
+    """
 
     model: type[Model]
     declaration: Trigger | ScheduledAction
@@ -85,24 +90,24 @@ class Registered:
         return self.declaration.list_tenants or self.options.list_tenants
 
     @property
+    @abstractmethod
     def stable_names(self) -> dict[str, Kind]:
         """The stable names of the declaration's jobs, with the kind of job each names."""
-        return {self.worker_name: Kind.ACTION}
 
     @property
+    @abstractmethod
     def cron(self) -> str | None:
-        assert isinstance(self.declaration, ScheduledAction)
-        return self.declaration.cron
+        """The declaration's cron, or None when nothing fires on a clock."""
 
     @property
+    @abstractmethod
     def cron_name(self) -> str:
         """The stable name of the jobs the cron inserts, which also names its cron row."""
-        return self.worker_name
 
     @property
+    @abstractmethod
     def cron_queue(self) -> str:
         """The queue of the jobs the cron inserts."""
-        return self.queue
 
     @property
     def queues(self) -> list[str]:
@@ -167,6 +172,22 @@ class RegisteredAction(Registered):
     @property
     def action(self) -> ScheduledAction:
         return self.declaration
+
+    @property
+    def stable_names(self) -> dict[str, Kind]:
+        return {self.worker_name: Kind.ACTION}
+
+    @property
+    def cron(self) -> str | None:
+        return self.declaration.cron
+
+    @property
+    def cron_name(self) -> str:
+        return self.worker_name
+
+    @property
+    def cron_queue(self) -> str:
+        return self.queue
 
 
 class ProblemKind(Enum):

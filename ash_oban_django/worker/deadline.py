@@ -22,7 +22,7 @@ def deadline(seconds: float | None) -> Iterator[None]:
     In a process's main thread (a django-q2 worker) SIGALRM interrupts the action, and the
     alarm it replaces is restored afterwards. The alarm is held back while a statement runs
     on the ledger's database, so it never lands inside the database driver: the statement is
-    bounded by the database instead (`Backend.bound_statements`), and the alarm fires when it
+    bounded by the database instead (`Backend.statements_bounded`), and the alarm fires when it
     returns. Elsewhere the action cannot be interrupted, so an attempt that finishes late
     fails after the fact: its writes still roll back.
     """

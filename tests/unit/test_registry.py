@@ -10,7 +10,17 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from ash_oban_django import AlreadyRegistered, ScheduledAction, Trigger, register
-from ash_oban_django.registry import ProblemKind, Registry, find_oban_class, registry
+from ash_oban_django.registry import (
+    ModelOptions,
+    ProblemKind,
+    Registered,
+    RegisteredAction,
+    RegisteredTrigger,
+    Registry,
+    find_oban_class,
+    registry,
+)
+from ash_oban_django.states import Kind
 from tests.testapp.models import Widget
 
 
@@ -193,3 +203,41 @@ def test_collect__bad_option_in_class_oban_is_a_check_error_not_an_import_crash(
     # Outside a `class Oban` body the same declaration raises at once.
     with pytest.raises(ValueError, match="`max_attempts` must be an integer >= 1, got 0"):
         Trigger("ship", max_attempts=0)
+
+
+def test_registered__the_base_is_no_kind_of_declaration() -> None:
+    """Each kind says what its jobs are; the base answers for neither."""
+    with pytest.raises(TypeError, match="abstract"):
+        Registered(Widget, Trigger("t"), ModelOptions(), "test")  # type: ignore[abstract]
+
+
+def test_registered__each_kind_names_its_jobs_and_its_cron() -> None:
+    trigger = RegisteredTrigger(
+        Widget, Trigger("t", queue="work", scheduler_queue="plan"), ModelOptions(), "test"
+    )
+    action = RegisteredAction(
+        Widget, ScheduledAction("a", "0 3 * * *", queue="nightly"), ModelOptions(), "test"
+    )
+    assert trigger.stable_names == {
+        "testapp.Widget:t": Kind.TRIGGER,
+        "testapp.Widget:t:scheduler": Kind.SCHEDULER,
+    }
+    assert (trigger.cron, trigger.cron_name, trigger.cron_queue) == (
+        "* * * * *",
+        "testapp.Widget:t:scheduler",
+        "plan",
+    )
+    assert trigger.queues == ["plan", "work"]
+    assert action.stable_names == {"testapp.Widget:a": Kind.ACTION}
+    assert (action.cron, action.cron_name, action.cron_queue) == (
+        "0 3 * * *",
+        "testapp.Widget:a",
+        "nightly",
+    )
+    assert action.queues == ["nightly"]
+
+
+def test_registered__a_trigger_without_a_scheduler_has_no_cron_job() -> None:
+    entry = RegisteredTrigger(Widget, Trigger("t", scheduler_cron=None), ModelOptions(), "test")
+    assert entry.cron is None
+    assert entry.stable_names == {"testapp.Widget:t": Kind.TRIGGER}
