@@ -11,8 +11,27 @@ from ash_oban_django.exceptions import (
     Cancel,
     InvalidDeclaration,
     InvalidSetting,
+    JobTimeout,
     Snooze,
+    TriggerNoLongerApplies,
 )
+
+
+@pytest.mark.parametrize(
+    "error", [Cancel, InvalidDeclaration, JobTimeout, Snooze, TriggerNoLongerApplies]
+)
+def test_exceptions__all_under_ash_oban_error(error: type[Exception]) -> None:
+    assert issubclass(error, AshObanError)
+
+
+def test_invalid_declaration__is_a_value_error() -> None:
+    assert issubclass(InvalidDeclaration, ValueError)
+
+
+def test_cancel__the_reason_is_the_message() -> None:
+    cancel = Cancel("customer left")
+    assert (cancel.reason, str(cancel)) == ("customer left", "customer left")
+    assert Cancel().reason == "cancelled"
 
 
 def test_exceptions__docstring_is_the_default_message() -> None:
