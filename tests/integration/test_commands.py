@@ -147,6 +147,20 @@ def test_run__drain_runs_the_scheduler_and_its_worker_jobs() -> None:
     assert "success 4, failure 0, discard 0, cancelled 0, snoozed 0" in output
 
 
+def test_run__drain_leaves_a_paused_queue_and_says_how_to_resume_it() -> None:
+    widget = Widget.objects.create()
+    ledger.pause_queue("testapp_widget_finish")
+
+    output = run("ash_oban_run", "testapp.Widget:finish", "--drain")
+
+    assert "success 1, failure 0" in output  # the scheduler, on its own queue
+    assert Job.objects.get(object_pk=str(widget.pk)).state == State.AVAILABLE
+    assert (
+        "Queue testapp_widget_finish is paused: its jobs wait "
+        "(manage.py ash_oban_queue resume testapp_widget_finish)."
+    ) in " ".join(output.split())
+
+
 def test_run__drain_with_scheduled_actions_runs_them_too() -> None:
     output = run("ash_oban_run", "testapp", "--drain", "--scheduled-actions")
     assert Widget.objects.filter(name="nightly").count() == 1

@@ -118,6 +118,12 @@ class Command(BaseCommand):
         )
         style = "green" if result.failure + result.discard == 0 else "yellow"
         out.print(f"Jobs run: {counts}.", style=style)
+        for queue in result.queues_not_drained:
+            out.print(
+                f"Queue {queue} is paused: its jobs wait "
+                f"(manage.py ash_oban_queue resume {queue}).",
+                style="yellow",
+            )
 
     def run_here(
         self, out: Console, targets: list[Target], scheduled_actions: bool, with_scheduled: bool
