@@ -1,5 +1,5 @@
 """The dashboard's data (docs/dashboard.md) that needs no database: a cron's next run and the
-throughput series. The queries are tested in tests/integration/test_dashboard.py."""
+throughput series. The queries are tested in tests/integration/dashboard/test_views.py."""
 
 from __future__ import annotations
 
