@@ -186,14 +186,14 @@ _queue = partial(
 
 _max_attempts = partial(
     option,
-    1,
+    default=1,
     help="Attempts a worker or scheduled-action job gets before a failure is final.",
     check=integer(1),
 )
 
 _backoff = partial(
     option,
-    None,
+    default=None,
     help="Seconds to wait before a retry, as an `int` or a `callable(JobContext) -> "
     "float`; `None` uses the default of `15 + 2**attempt` seconds plus up to 10% jitter.",
     check=optional(or_callable(integer(0))),
@@ -201,7 +201,7 @@ _backoff = partial(
 
 _timeout_option = partial(
     option,
-    None,
+    default=None,
     help="Seconds one attempt may run before it fails with `JobTimeout` (a failed attempt "
     "like any other); `None` means no limit.",
     check=phrased("a number of seconds > 0 or None", optional(positive_seconds)),
@@ -234,7 +234,7 @@ _debug = partial(
 
 _tags = partial(
     option,
-    (),
+    default=(),
     help="Strings stored on every job of the declaration, filterable in the admin.",
     check=strings("a list or tuple of non-empty strings"),
 )
@@ -248,6 +248,17 @@ _worker_name = partial(
     "shared through an abstract parent).",
     check=_STABLE_NAME,
 )
+
+
+# The options of a job whatever declared it, each call making a new field: triggers and
+# scheduled actions declare their fields with them, and so does the Django Tasks task class
+# (`tasks.LedgerTask`, which passes `default=` to leave room for the backend's defaults).
+JOB_OPTIONS: dict[str, Callable[..., Any]] = {
+    "max_attempts": _max_attempts,
+    "backoff": _backoff,
+    "timeout": _timeout_option,
+    "tags": _tags,
+}
 
 
 def _problem() -> Any:

@@ -15,6 +15,7 @@ class Kind(models.TextChoices):
     TRIGGER = "trigger", "trigger worker"
     SCHEDULER = "scheduler", "trigger scheduler"
     ACTION = "action", "scheduled action"
+    TASK = "task", "Django task"
 
 
 class State(models.TextChoices):

@@ -1,5 +1,8 @@
 """Test helpers: run jobs in this process and assert what was enqueued.
 
+`drain_queues` runs Django tasks (`tasks.LedgerBackend`) like every other job, and
+`assert_enqueued` / `refute_enqueued` look for a task's waiting jobs.
+
 Everything runs in-process with no cluster, on SQLite and PostgreSQL alike, inside the
 test's transaction. Also a pytest plugin (installed with the package) with two fixtures:
 
@@ -14,7 +17,7 @@ test's transaction. Also a pytest plugin (installed with the package) with two f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .dispatch.wake import set_dispatch
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
     from .enqueue import Target
     from .models import Job
+    from .taskapi import Task, TaskResult
     from .worker import Result
 
 
@@ -123,6 +127,77 @@ def refute_triggered(record: Model, name: str, **args_subset: Any) -> None:
     )
 
 
+def _task_jobs(
+    task: Task[..., Any], args: Sequence[Any] | None, kwargs: dict[str, Any] | None
+) -> tuple[list[Job], list[Job]]:
+    """(matching, all) waiting jobs of a Django task."""
+    from . import ledger
+    from .models import State
+    from .task_jobs import json_arguments
+
+    found = list(
+        ledger.jobs()
+        .filter(
+            name=task.module_path,
+            state__in=(State.AVAILABLE, State.SCHEDULED, State.RETRYABLE),
+        )
+        .order_by("id")
+    )
+    expected = json_arguments(task, args or [], kwargs or {})
+    matching = [
+        job
+        for job in found
+        if (args is None or job.args.get("args") == expected["args"])
+        and _contains(job.args.get("kwargs", {}), expected["kwargs"])
+    ]
+    return matching, found
+
+
+def _describe_tasks(jobs: list[Job]) -> str:
+    if not jobs:
+        return "none"
+    return "; ".join(
+        f"#{j.pk} {j.state} args={j.args.get('args')} kwargs={j.args.get('kwargs')}" for j in jobs
+    )
+
+
+def assert_enqueued(
+    task: Task[..., Any],
+    args: Sequence[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> list[TaskResult[..., Any]]:
+    """Assert a waiting job of the Django task `task` exists, with exactly `args` (when
+    given) and keyword arguments that contain `kwargs`; returns the matching tasks' results.
+
+    >>> send_welcome.enqueue(42)
+    >>> assert_enqueued(send_welcome, args=[42])
+    """
+    from .task_jobs import result_of
+
+    matching, found = _task_jobs(task, args, kwargs)
+    wanted = "".join(
+        f" with {name} {value!r}" for name, value in (("args", args), ("kwargs", kwargs)) if value
+    )
+    assert matching, (
+        f"Expected a waiting task {task.module_path}{wanted}, but none was found. "
+        f"Waiting tasks of {task.name}: {_describe_tasks(found)}"
+    )
+    return [result_of(job, task) for job in matching]
+
+
+def refute_enqueued(
+    task: Task[..., Any],
+    args: Sequence[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Assert no waiting job of the Django task `task` matches `args` and `kwargs`."""
+    matching, _ = _task_jobs(task, args, kwargs)
+    assert not matching, (
+        f"Expected no waiting task {task.module_path} like this, but found "
+        f"{len(matching)}: {_describe_tasks(matching)}"
+    )
+
+
 def _would_schedule(record: Model, name: str) -> bool:
     from .enqueue import matching
     from .registry import registry
@@ -158,6 +233,8 @@ class AshObanHelpers:
     refute_triggered = staticmethod(refute_triggered)
     assert_would_schedule = staticmethod(assert_would_schedule)
     refute_would_schedule = staticmethod(refute_would_schedule)
+    assert_enqueued = staticmethod(assert_enqueued)
+    refute_enqueued = staticmethod(refute_enqueued)
 
 
 if pytest is not None:

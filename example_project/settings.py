@@ -116,6 +116,20 @@ ASH_OBAN = {
     "RESCUE_AFTER": float(os.environ.get("ASH_OBAN_RESCUE_AFTER", "60")),
 }
 
+# Django Tasks (`@task`) on the ledger. Django 6 has `django.tasks`; on Django 5.2 the
+# `django-tasks` backport provides it (the `tasks` extra), and its app runs the task checks.
+TASKS = {
+    "default": {
+        "BACKEND": "ash_oban_django.tasks.LedgerBackend",
+        "QUEUES": ["default", "emails"],
+        "OPTIONS": {"max_attempts": 3},
+    }
+}
+try:
+    import django.tasks  # noqa: F401
+except ImportError:
+    INSTALLED_APPS.append("django_tasks")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,3 +10,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 INSTALLED_APPS += ["tests.e2eapp"]
+
+# The test tasks' queues (tests/testapp/tasks.py).
+TASKS = {
+    "default": {
+        "BACKEND": "ash_oban_django.tasks.LedgerBackend",
+        "QUEUES": ["default", "emails", "tasks_ordered", "tasks_retry"],
+    }
+}

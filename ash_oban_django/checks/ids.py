@@ -71,6 +71,12 @@ E020 = CheckId("ash_oban_django.E020", checks.Error)
 # the ledger's database server cannot run the ledger (MariaDB older than 10.6, MySQL older
 # than 8.0.1); reported by the ledger's backend (`Backend.check`)
 E021 = CheckId(SERVER_UNSUPPORTED, checks.Error)
+# a `TASKS` entry uses the ledger's backend but ash_oban_django is not installed
+E022 = CheckId("ash_oban_django.E022", checks.Error)
+# a queue of a `TASKS` entry routed to a django-q2 cluster that is not configured
+E023 = CheckId("ash_oban_django.E023", checks.Error)
+# a `TASKS` entry's `OPTIONS` or `QUEUES` of the wrong type, or an unknown option
+E024 = CheckId("ash_oban_django.E024", checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

@@ -250,7 +250,13 @@ class Backend(ABC):
         meta: dict[str, Any] | None = None,
     ) -> Job:
         job.state = state
-        job.errors = [*job.errors, *(error_entry(job.attempt, e) for e in errors)]
+        job.errors = [
+            *job.errors,
+            *(
+                error_entry(job.attempt, e, worker=job.attempted_by, started_at=job.attempted_at)
+                for e in errors
+            ),
+        ]
         if attempt is not None:
             job.attempt = attempt
         if meta:

@@ -192,15 +192,23 @@ def check_json(name: str, value: Any) -> None:
             )
 
 
-def error_entry(attempt: int, error: BaseException) -> dict[str, Any]:
-    """One `errors` entry of a job: `{attempt, at, error, traceback}`, whatever the error
-    holds: every text is storable and bounded (`ERROR_MESSAGE_LIMIT`,
-    `ERROR_TRACEBACK_LIMIT`)."""
+def error_entry(
+    attempt: int, error: BaseException, *, worker: str = "", started_at: datetime | None = None
+) -> dict[str, Any]:
+    """One `errors` entry of a job: `{attempt, at, error, traceback, exception, worker,
+    started_at}`, whatever the error holds: every text is storable and bounded
+    (`ERROR_MESSAGE_LIMIT`, `ERROR_TRACEBACK_LIMIT`). `exception` is the error's class path;
+    `worker` and `started_at` tell who ran the attempt and when it began (a task's result
+    reports both per attempt)."""
+    kind = type(error)
     return {
         "attempt": attempt,
         "at": now().isoformat(),
         "error": storable(describe(error), ERROR_MESSAGE_LIMIT),
         "traceback": storable(format_traceback(error), ERROR_TRACEBACK_LIMIT),
+        "exception": f"{kind.__module__}.{kind.__qualname__}",
+        "worker": worker,
+        "started_at": started_at.isoformat() if started_at else None,
     }
 
 

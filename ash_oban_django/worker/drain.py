@@ -132,9 +132,9 @@ def drain(
         candidates = drainable(queue_list, with_scheduled=with_scheduled)
         if last_id is not None:
             candidates = candidates.filter(id__lte=last_id)
-        # Schedulers first, then scheduled actions, then worker jobs.
-        for kind in (Kind.SCHEDULER, Kind.ACTION, Kind.TRIGGER):
-            claimed = engine.claim_matching(candidates.filter(kind=kind), 1)
+        # Schedulers first, then scheduled actions, then worker jobs and Django tasks.
+        for kinds in ((Kind.SCHEDULER,), (Kind.ACTION,), (Kind.TRIGGER, Kind.TASK)):
+            claimed = engine.claim_matching(candidates.filter(kind__in=kinds), 1)
             if claimed:
                 break
         if not claimed:

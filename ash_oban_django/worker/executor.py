@@ -44,6 +44,7 @@ from ..ledger import Backend
 from ..models import Job
 from ..registry import registry
 from ..signals import job_finished, job_started
+from ..states import Kind
 from .deadline import deadline
 from .outcome import (
     Cancelled,
@@ -176,13 +177,19 @@ def resolve(job: Job) -> Runner | Discarded | Cancelled:
     runner = runner_for(job)
     if runner is None:
         return Discarded((unknown_name(job),))
-    if runner.entry.state != DeclarationState.ACTIVE:
-        return Cancelled(f"{runner.label} is {runner.entry.state}")
+    if runner.state != DeclarationState.ACTIVE:
+        return Cancelled(f"{runner.label} is {runner.state}")
     return runner
 
 
 def runner_for(job: Job) -> Runner | None:
-    """The runner of the declaration that owns the job's stable name; None if none does."""
+    """The runner of the declaration that owns the job's stable name; None if none does.
+    A Django task's job is run by the task its name gives."""
+    if job.kind == Kind.TASK:
+        # Imported on first use: the Django Tasks API is optional on Django 5.2.
+        from .task_runner import TaskRunner
+
+        return TaskRunner(job)
     found = registry.by_stable_name(job.name)
     if found is None:
         return None

@@ -21,6 +21,7 @@ from django.db.models import Model, Q
 from .. import ledger
 from ..conf import settings
 from ..context import JobContext, job_context
+from ..declarations import DeclarationState
 from ..enqueue.jobs import tenant_jobs
 from ..enqueue.scheduler import run_scheduler
 from ..exceptions import TriggerNoLongerApplies
@@ -46,6 +47,11 @@ class Runner:
     def label(self) -> str:
         """How log lines name what runs."""
         return self.entry.label
+
+    @property
+    def state(self) -> DeclarationState:
+        """Whether the declaration's jobs run (`active`) or are cancelled."""
+        return self.entry.state
 
     @property
     def timeout(self) -> float | None:

@@ -1,0 +1,110 @@
+"""`LedgerBackend`: Django Tasks (`@task` functions) run as ledger jobs.
+
+    TASKS = {"default": {"BACKEND": "ash_oban_django.tasks.LedgerBackend",
+                         "QUEUES": ["default", "emails"], "OPTIONS": {"max_attempts": 3}}}
+
+A task is a job of the kind `task`, run by the same clusters, claims, leader, rescue and
+pruner as every other job (`task_jobs.py` says how it is stored, `worker/task_runner.py` how
+it runs). `enqueue` inserts the job in the caller's transaction when there is one: a
+rollback leaves no task, and the queue is woken once the job is committed.
+
+Django builds the backend from `TASKS` whether or not the app is installed, so this module
+reaches the ORM-bound ones (`ledger`, `task_jobs`) only from inside its methods; the app
+missing is then a system check error (`check`), not an import error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from django.apps import apps
+from django.core import checks
+from django.db import transaction
+
+from .taskapi import (
+    BaseTaskBackend,
+    LedgerTask,
+    LedgerTaskResult,
+    Task,
+    TaskResultDoesNotExist,
+    check_options,
+    task_enqueued,
+)
+
+__all__ = ["LedgerBackend", "LedgerTask", "LedgerTaskResult"]
+
+# `ash_oban_django.E022` of `checks/ids.py`: the checks package needs the app's models, so
+# the one check that runs without them names its id here.
+APP_MISSING = "ash_oban_django.E022"
+
+
+class LedgerBackend(BaseTaskBackend):
+    """A Django Tasks backend on the ash_oban_django job ledger."""
+
+    task_class = LedgerTask
+    # Tasks may wait for `run_after`: the job is scheduled for that time.
+    supports_defer = True
+    # `async def` tasks run to their end in the worker, inside the attempt.
+    supports_async_task = True
+    # Results live in the ledger until the pruner removes the job (`PRUNE_AFTER`).
+    supports_get_result = True
+    # A queue's jobs are claimed by priority (mapped onto the ledger's, see `task_jobs`).
+    supports_priority = True
+
+    def validate_task(self, task: Task[..., Any]) -> None:
+        super().validate_task(task)
+        check_options(task)
+
+    def enqueue(
+        self, task: Task[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> LedgerTaskResult:
+        """Insert the task's job (in the caller's transaction, if any) and return its result;
+        a `unique` task already waiting with these arguments gives that task's result, with
+        `conflict` set."""
+        from . import ledger
+        from .task_jobs import result_of, task_job
+
+        self.validate_task(task)
+        job = ledger.insert_one(task_job(task, args, kwargs, self.alias))
+        result = result_of(job, task)
+        if not job.conflict:
+            send = partial(task_enqueued.send, type(self), task_result=result)
+            transaction.on_commit(send, using=ledger.database())
+        return result
+
+    def get_result(self, result_id: str) -> LedgerTaskResult:
+        """The result of the task job `result_id`; `TaskResultDoesNotExist` when there is
+        no such job (never enqueued, or pruned: see `ASH_OBAN["PRUNE_AFTER"]`)."""
+        from . import ledger
+        from .states import Kind
+        from .task_jobs import result_of
+
+        job = None
+        if str(result_id).isdigit():
+            job = ledger.jobs().filter(pk=int(result_id), kind=Kind.TASK).first()
+        if job is None:
+            raise TaskResultDoesNotExist(
+                f"No task result {result_id!r}: no task job has that id (finished jobs are "
+                'pruned after ASH_OBAN["PRUNE_AFTER"] seconds).'
+            )
+        try:
+            return result_of(job)
+        except ImportError as error:
+            raise TaskResultDoesNotExist(str(error)) from error
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """What Django's task checks ask of the backend: the app must be installed (the
+        other checks of `TASKS` run with the app's, see `checks/tasks.py`)."""
+        if apps.is_installed("ash_oban_django"):
+            return []
+        return [
+            checks.Error(
+                f"TASKS[{self.alias!r}] uses ash_oban_django.tasks.LedgerBackend, but "
+                "ash_oban_django is not in INSTALLED_APPS: its tasks would have no ledger.",
+                hint="Add 'ash_oban_django' (and 'django_q') to INSTALLED_APPS and run "
+                "`manage.py migrate`.",
+                id=APP_MISSING,
+            )
+        ]
