@@ -162,7 +162,9 @@ def result_of(job: Job, task: Task[..., Any] | None = None) -> LedgerTaskResult:
         status=status,
         enqueued_at=job.inserted_at,
         started_at=started_at if last else None,
-        finished_at=(job.completed_at or job.discarded_at or job.cancelled_at) if finished else None,
+        finished_at=(job.completed_at or job.discarded_at or job.cancelled_at)
+        if finished
+        else None,
         last_attempted_at=job.attempted_at,
         args=job.args.get("args", []),
         kwargs=job.args.get("kwargs", {}),

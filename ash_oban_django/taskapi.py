@@ -12,7 +12,7 @@ option out gets the backend's `OPTIONS` value, else the option's own default (`o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from .declarations import JOB_OPTIONS, Must, option
@@ -123,7 +123,7 @@ class LedgerTask(TaskBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LedgerTaskResult(TaskResultBase):
+class LedgerTaskResult(TaskResultBase):  # type: ignore[misc]  # the stubs leave it unfrozen
     """A `TaskResult` that also says whether `enqueue` found the task already waiting:
     `conflict` is True when a `unique` task's enqueue inserted nothing, and the result is
     the one of the task that holds its arguments."""

@@ -28,6 +28,7 @@ from .taskapi import (
     LedgerTask,
     LedgerTaskResult,
     Task,
+    TaskResult,
     TaskResultDoesNotExist,
     check_options,
     task_enqueued,
@@ -59,7 +60,7 @@ class LedgerBackend(BaseTaskBackend):
 
     def enqueue(
         self, task: Task[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
-    ) -> LedgerTaskResult:
+    ) -> TaskResult[Any, Any]:
         """Insert the task's job (in the caller's transaction, if any) and return its result;
         a `unique` task already waiting with these arguments gives that task's result, with
         `conflict` set."""
