@@ -14,6 +14,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SQLITE_FILE = ROOT / "demo.sqlite3"
@@ -47,6 +48,7 @@ def main() -> int:
     from ash_oban_django import schedule
     from ash_oban_django.models import Job
     from example_project.shop.models import Order
+    from example_project.shop.tasks import send_receipt
 
     console = Console()
     console.rule(
@@ -81,7 +83,11 @@ def main() -> int:
         # The cron row fires the scheduler every minute; schedule it now instead of waiting.
         schedule(Order, "process")
         console.print("Scheduled the `process` trigger: one job per paid, unprocessed order.")
+        # A Django task on the same ledger, run by the same cluster.
+        receipt = send_receipt.enqueue(Order.objects.filter(paid=True).earliest("pk").pk)
+        console.print(f"Enqueued the Django task send_receipt (result id {receipt.id}).")
         ok = wait_for_orders(console, Order, cluster)
+        ok = wait_for_task(receipt, cluster) and ok
     finally:
         cluster.send_signal(signal.SIGTERM)
         try:
@@ -113,12 +119,15 @@ def main() -> int:
         jobs.add_row(
             str(job.pk),
             job.name,
-            job.object_pk or "—",
+            job.object_pk if job.object_pk and job.kind != "task" else "—",
             job.state,
             f"{job.attempt}/{job.max_attempts}",
             errors,
         )
     console.print(jobs)
+    receipt.refresh()
+    outcome = receipt.return_value if receipt.status == "SUCCESSFUL" else receipt.errors
+    console.print(f"Django task send_receipt: {receipt.status} -> {outcome!r}")
     if not ok:
         console.print(
             f"[red]Orders were not all handled within {TIMEOUT}s.[/red] See {log_path.name}."
@@ -126,6 +135,16 @@ def main() -> int:
         return 1
     console.print("[green]Every paid order was processed or marked errored by on_error.[/green]")
     return 0
+
+
+def wait_for_task(result: Any, cluster: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and cluster.poll() is None:
+        result.refresh()
+        if result.is_finished:
+            return True
+        time.sleep(0.3)
+    return False
 
 
 def wait_for_orders(console: object, order_model: type, cluster: subprocess.Popen[bytes]) -> bool:

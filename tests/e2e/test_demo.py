@@ -36,6 +36,7 @@ def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(
     out = done.stdout
     assert f"(database {expected})" in out
     assert "Every paid order was processed or marked errored by on_error." in out
+    assert "Django task send_receipt: SUCCESSFUL -> 'Receipt for customer 1: 19.99'" in out
     assert "Cluster stopped cleanly." in out
     assert out.count("processed") >= 6
     assert "errored: PaymentDeclined: cannot charge -3.00" in out
