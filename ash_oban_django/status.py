@@ -103,11 +103,12 @@ def job_counts() -> dict[str, dict[str, int]]:
 
 def dangling_names() -> list[DanglingName]:
     """Stable names of incomplete jobs that no registered declaration has: a worker would
-    discard those jobs."""
+    discard those jobs. Django tasks are named by their function, not by a declaration."""
     known = {name for entry in registry.entries() for name in entry.stable_names}
     rows = (
         ledger.jobs()
         .filter(state__in=INCOMPLETE_STATES)
+        .exclude(kind=Kind.TASK)
         .exclude(name__in=known)
         .values_list("name", "kind")
         .annotate(n=Count("id"))

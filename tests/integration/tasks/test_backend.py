@@ -269,3 +269,10 @@ def test_assert_enqueued__finds_and_reports() -> None:
     refute_enqueued(tasks.send_welcome, args=[8])
     with pytest.raises(AssertionError, match=r"args=\[7\]"):
         assert_enqueued(tasks.send_welcome, args=[8])
+
+
+def test_status__waiting_tasks_are_not_dangling_names() -> None:
+    from ash_oban_django.status import dangling_names
+
+    tasks.add.enqueue(1, 2)
+    assert dangling_names() == []
