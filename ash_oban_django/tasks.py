@@ -25,6 +25,7 @@ from django.db import transaction
 
 from .taskapi import (
     BaseTaskBackend,
+    InvalidTask,
     LedgerTask,
     LedgerTaskResult,
     Task,
@@ -55,7 +56,19 @@ class LedgerBackend(BaseTaskBackend):
     supports_priority = True
 
     def validate_task(self, task: Task[..., Any]) -> None:
-        super().validate_task(task)
+        """Django's checks (module-level function, a queue of `QUEUES`, an aware
+        `run_after`, a priority from -100 to 100), each error naming the task and the fix,
+        then the ledger's options."""
+        if self.queues and task.queue_name not in self.queues:
+            raise InvalidTask(
+                f"Task {task.module_path}: queue {task.queue_name!r} is not one of "
+                f"TASKS[{self.alias!r}]['QUEUES'] ({', '.join(sorted(self.queues))}); add it "
+                "there, or use one of those."
+            )
+        try:
+            super().validate_task(task)
+        except InvalidTask as error:
+            raise InvalidTask(f"Task {task.module_path}: {error}") from None
         check_options(task)
 
     def enqueue(

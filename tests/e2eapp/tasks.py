@@ -27,6 +27,12 @@ def ping() -> None:
     """Nothing: the test reads when it started."""
 
 
+@task(takes_context=True, max_attempts=2, backoff=1)
+def fails_once(context: TaskContext) -> None:
+    if context.attempt == 1:
+        raise RuntimeError("the first attempt fails")
+
+
 @task(takes_context=True, max_attempts=2)
 def audited(context: TaskContext, pk: int) -> int:
     """Counts its run in the ticket (in the task's own transaction); the first attempt then

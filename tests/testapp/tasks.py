@@ -69,3 +69,12 @@ def record_order(label: str) -> None:
 def touch(pk: int) -> int:
     Widget.objects.filter(pk=pk).update(calls=F("calls") + 1)
     return Widget.objects.get(pk=pk).calls
+
+
+@task(atomic=False)
+def outside_transaction(pk: int, fail: bool) -> int:
+    # Committed at once, on a connection of the task's own: kept when the attempt fails.
+    Widget.objects.filter(pk=pk).update(calls=F("calls") + 1)
+    if fail:
+        raise TaskBroke("failed after its write")
+    return Widget.objects.get(pk=pk).calls

@@ -241,7 +241,7 @@ def test_validate_task__clear_errors() -> None:
         tasks.task(max_attempts=0)(tasks.add.func)
     with pytest.raises(InvalidTask, match="`unique` must be True or False, got 'yes'"):
         tasks.task(unique="yes")(tasks.add.func)
-    with pytest.raises(InvalidTask, match="Queue 'nowhere'"):
+    with pytest.raises(InvalidTask, match=r"add: queue 'nowhere' is not one of TASKS\['default'\]"):
         tasks.add.using(queue_name="nowhere")
     with pytest.raises(InvalidTask, match="priority"):
         tasks.add.using(priority=101)
