@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
             name='Job',
             fields=[
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('trigger', 'trigger worker'), ('scheduler', 'trigger scheduler'), ('action', 'scheduled action')], max_length=16)),
+                ('kind', models.CharField(choices=[('trigger', 'trigger worker'), ('scheduler', 'trigger scheduler'), ('action', 'scheduled action'), ('task', 'Django task')], max_length=16)),
                 ('name', models.CharField(help_text='Stable name of the declaration.', max_length=255)),
                 ('queue', models.CharField(max_length=100)),
                 ('priority', models.PositiveSmallIntegerField(default=2)),
