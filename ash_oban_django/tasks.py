@@ -15,6 +15,7 @@ missing is then a system check error (`check`), not an import error.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -78,12 +79,15 @@ class LedgerBackend(BaseTaskBackend):
         a `unique` task already waiting with these arguments gives that task's result, with
         `conflict` set."""
         from . import ledger
+        from .states import State
         from .task_jobs import result_of, task_job
 
         self.validate_task(task)
-        job = ledger.insert_one(task_job(task, args, kwargs, self.alias))
+        job = ledger.insert_one(task_job(task, args, kwargs, self.alias), announce_available=False)
         result = result_of(job, task)
         if not job.conflict:
+            if job.state == State.AVAILABLE:
+                _announce_after_commit(job.queue)
             send = partial(task_enqueued.send, type(self), task_result=result)
             transaction.on_commit(send, using=ledger.database())
         return result
@@ -122,3 +126,30 @@ class LedgerBackend(BaseTaskBackend):
                 id=APP_MISSING,
             )
         ]
+
+
+# Queues with tasks enqueued in this thread's open transaction, not yet announced.
+_unannounced = threading.local()
+
+
+def _announce_after_commit(queue: str) -> None:
+    """Announce a new available task once the caller's transaction commits (at once in
+    autocommit). Every enqueue registers a callback, but the first to run announces what the
+    transaction enqueued and the others find nothing left: a transaction that enqueues many
+    tasks wakes their queues once. (After a rollback, what it left here is announced with the
+    next commit: one more wake, which runs nothing twice.)"""
+    from . import ledger
+
+    alias = ledger.database()
+    waiting: dict[str, int] = _unannounced.__dict__.setdefault(alias, {})
+    waiting[queue] = waiting.get(queue, 0) + 1
+    transaction.on_commit(partial(_announce_waiting, alias), using=alias)
+
+
+def _announce_waiting(alias: str) -> None:
+    from . import ledger
+    from .models import Job
+
+    waiting = _unannounced.__dict__.pop(alias, None)
+    if waiting:
+        ledger.jobs_available.send_robust(Job, queues=waiting)

@@ -124,15 +124,16 @@ def insert_rows(rows: Rows, *, announce_available: bool = True) -> list[Inserted
     return inserted
 
 
-def insert(new_jobs: Sequence[Job]) -> list[Job]:
+def insert(new_jobs: Sequence[Job], *, announce_available: bool = True) -> list[Job]:
     """Insert jobs in bulk; a job whose unique key is taken is skipped and marked `conflict`.
 
-    Returns the jobs given, with `pk` set on the inserted ones.
+    Returns the jobs given, with `pk` set on the inserted ones. `announce_available=False`
+    leaves announcing them to the caller (see `insert_rows`).
     """
     if not new_jobs:
         return []
     alias = database()
-    inserted = insert_rows(Rows.of_jobs(new_jobs))
+    inserted = insert_rows(Rows.of_jobs(new_jobs), announce_available=announce_available)
     by_key = {tuple(key): pk for pk, *key, _, _ in inserted}
     for job in new_jobs:
         pk = by_key.pop(unique_key(job), None)
@@ -142,10 +143,10 @@ def insert(new_jobs: Sequence[Job]) -> list[Job]:
     return list(new_jobs)
 
 
-def insert_one(job: Job) -> Job:
+def insert_one(job: Job, *, announce_available: bool = True) -> Job:
     """Insert one job; on a conflict, return the job that holds its unique key instead,
     with `conflict` set."""
-    insert([job])
+    insert([job], announce_available=announce_available)
     if job.conflict:
         existing = (
             jobs()

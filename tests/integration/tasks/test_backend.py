@@ -276,3 +276,23 @@ def test_status__waiting_tasks_are_not_dangling_names() -> None:
 
     tasks.add.enqueue(1, 2)
     assert dangling_names() == []
+
+
+def test_enqueue__one_wake_per_transaction(
+    ash_oban: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    announced: list[dict[str, int]] = []
+
+    def on_available(sender: Any, queues: dict[str, int], **kwargs: Any) -> None:
+        announced.append(queues)
+
+    ledger.jobs_available.connect(on_available)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in range(3):
+                tasks.add.enqueue(n, n)
+            tasks.send_welcome.enqueue(1)
+            tasks.add.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(0, 0)
+    finally:
+        ledger.jobs_available.disconnect(on_available)
+    assert announced == [{"default": 3, "emails": 1}]  # the deferred one is staged later
