@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -86,10 +85,8 @@ class LedgerBackend(BaseTaskBackend):
         job = ledger.insert_one(task_job(task, args, kwargs, self.alias), announce_available=False)
         result = result_of(job, task)
         if not job.conflict:
-            if job.state == State.AVAILABLE:
-                _announce_after_commit(job.queue)
-            send = partial(task_enqueued.send, type(self), task_result=result)
-            transaction.on_commit(send, using=ledger.database())
+            available = job.queue if job.state == State.AVAILABLE else None
+            _after_commit(type(self), result, available)
         return result
 
     def get_result(self, result_id: str) -> LedgerTaskResult:
@@ -128,28 +125,54 @@ class LedgerBackend(BaseTaskBackend):
         ]
 
 
-# Queues with tasks enqueued in this thread's open transaction, not yet announced.
-_unannounced = threading.local()
+class _Enqueued:
+    """What one transaction enqueued, told once it commits: the queues with new available
+    tasks are announced together (one wake, however many tasks), then `task_enqueued` is
+    sent for each task."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, int] = {}
+        self.results: list[tuple[type[LedgerBackend], LedgerTaskResult]] = []
+
+    def add(
+        self, backend: type[LedgerBackend], result: LedgerTaskResult, queue: str | None
+    ) -> None:
+        if queue is not None:
+            self.queues[queue] = self.queues.get(queue, 0) + 1
+        self.results.append((backend, result))
+
+    def __call__(self) -> None:
+        from . import ledger
+        from .models import Job
+
+        if self.queues:
+            ledger.jobs_available.send_robust(Job, queues=self.queues)
+        for backend, result in self.results:
+            task_enqueued.send(backend, task_result=result)
 
 
-def _announce_after_commit(queue: str) -> None:
-    """Announce a new available task once the caller's transaction commits (at once in
-    autocommit). Every enqueue registers a callback, but the first to run announces what the
-    transaction enqueued and the others find nothing left: a transaction that enqueues many
-    tasks wakes their queues once. (After a rollback, what it left here is announced with the
-    next commit: one more wake, which runs nothing twice.)"""
+# The open transaction's `_Enqueued`, per thread and database alias.
+_batches = threading.local()
+
+
+def _after_commit(
+    backend: type[LedgerBackend], result: LedgerTaskResult, queue: str | None
+) -> None:
+    """Tell of an enqueued task once the caller's transaction commits (at once in
+    autocommit), with the transaction's other tasks. A batch whose callback is no longer
+    pending (committed, or rolled back with its savepoint) is not reused."""
     from . import ledger
 
     alias = ledger.database()
-    waiting: dict[str, int] = _unannounced.__dict__.setdefault(alias, {})
-    waiting[queue] = waiting.get(queue, 0) + 1
-    transaction.on_commit(partial(_announce_waiting, alias), using=alias)
-
-
-def _announce_waiting(alias: str) -> None:
-    from . import ledger
-    from .models import Job
-
-    waiting = _unannounced.__dict__.pop(alias, None)
-    if waiting:
-        ledger.jobs_available.send_robust(Job, queues=waiting)
+    connection = transaction.get_connection(alias)
+    if not connection.in_atomic_block:
+        alone = _Enqueued()
+        alone.add(backend, result, queue)
+        alone()
+        return
+    batch: _Enqueued | None = getattr(_batches, alias, None)
+    if batch is None or not any(func is batch for _, func, *_ in connection.run_on_commit):
+        batch = _Enqueued()
+        setattr(_batches, alias, batch)
+        transaction.on_commit(batch, using=alias)
+    batch.add(backend, result, queue)
