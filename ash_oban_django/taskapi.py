@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from .declarations import JOB_OPTIONS, Must, option
+from .declarations import JOB_OPTIONS, option
+from .validators import Invalid, boolean
 
 if TYPE_CHECKING:
     from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, task_backends
@@ -93,12 +94,6 @@ class Unset:
 UNSET: Final = Unset()
 
 
-def _boolean(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise Must("True or False")
-    return value
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerTask(TaskBase):
     """A task of `tasks.LedgerBackend`: `@task(max_attempts=5, backoff=30, unique=True)`."""
@@ -111,14 +106,14 @@ class LedgerTask(TaskBase):
         default=UNSET,
         help="At most one incomplete job of the task per arguments: a second enqueue while "
         "the first waits or runs inserts nothing (default False: every enqueue is a task).",
-        check=_boolean,
+        check=boolean,
     )
     atomic: bool | Unset = option(
         default=UNSET,
         help="Run each attempt inside its job's transaction, so the task's writes commit "
         "with its outcome (default True); False runs it in autocommit, and its writes may "
         "happen twice when a worker dies mid-task.",
-        check=_boolean,
+        check=boolean,
     )
 
 
@@ -142,7 +137,7 @@ TASK_OPTIONS: dict[str, Any] = {
 
 def check_value(name: str, value: Any) -> Any:
     """`value` checked as the option `name` (normalised, e.g. a list of tags made a tuple);
-    raises `Must` when it is not valid."""
+    raises `validators.Invalid` when it is not valid."""
     check = LedgerTask.__dataclass_fields__[name].metadata["check"]
     return check(value)
 
@@ -156,10 +151,9 @@ def check_options(task: Any) -> None:
             continue
         try:
             checked = check_value(name, value)
-        except Must as must:
-            raise InvalidTask(
-                f"Task {task.module_path}: `{name}` must be {must}, got {value!r}"
-            ) from None
+        except Invalid as invalid:
+            subject = f"Task {task.module_path}: `{name}`"
+            raise InvalidTask("; ".join(invalid.messages(subject))) from None
         if checked is not value:
             object.__setattr__(task, name, checked)
 
@@ -175,7 +169,6 @@ def option_value(task: Any, name: str) -> Any:
         return TASK_OPTIONS[name]
     try:
         return check_value(name, options[name])
-    except Must as must:
-        raise InvalidTask(
-            f"TASKS[{task.backend!r}]['OPTIONS'][{name!r}] must be {must}, got {options[name]!r}"
-        ) from None
+    except Invalid as invalid:
+        subject = f"TASKS[{task.backend!r}]['OPTIONS'][{name!r}]"
+        raise InvalidTask("; ".join(invalid.messages(subject))) from None

@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ..declarations import Must
 from ..dispatch import routing
+from ..validators import Invalid
 from .common import TAG, Messages, safely
 from .ids import E023, E024
 
@@ -94,10 +94,10 @@ def _option_messages(alias: str, options: Any) -> Messages:
             continue
         try:
             check_value(name, value)
-        except Must as must:
+        except Invalid as invalid:
             messages.append(
                 E024.message(
-                    f"{where}[{name!r}] must be {must}, got {value!r}.",
+                    "; ".join(invalid.messages(f"{where}[{name!r}]")) + ".",
                     f"Fix the value, or remove it to use the default ({TASK_OPTIONS[name]!r}).",
                 )
             )
