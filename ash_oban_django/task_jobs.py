@@ -2,9 +2,11 @@
 
 A task's job has the kind `task`, the task's module path as its stable name, and its
 arguments as JSON in `args` (`{"args": [...], "kwargs": {...}}`). Its return value goes to
-`meta["return_value"]`, and the backend alias to `meta["backend"]`. The job's unique key
-holds a random `object_pk` unless the task is `unique`: then two enqueues of the same
-arguments share a key, and the second inserts nothing while the first is incomplete.
+`meta["return_value"]`, and the backend alias to `meta["backend"]`. A task has no row, so
+its `object_pk` is empty. When the task is `unique`, the job's unique key holds the digest of
+its arguments (as a trigger's does): two enqueues of the same arguments share a key, and the
+second inserts nothing while the first is incomplete. Otherwise the key holds a random value
+in place of that digest, so every enqueue is a task of its own.
 
 Django orders tasks by priority from -100 to 100, higher first; the ledger claims by its
 priority column, lower first. `ledger_priority` maps one onto the other, keeping the order:
@@ -87,10 +89,11 @@ def task_job(
         priority=ledger_priority(task.priority),
         max_attempts=option_value(task, "max_attempts"),
         tags=option_value(task, "tags"),
-        object_pk="" if unique else uuid.uuid4().hex,
         args=json_arguments(task, args, kwargs),
         scheduled_at=task.run_after,
     )
+    if not unique:
+        job.args_key = uuid.uuid4().hex
     job.meta = {"backend": backend}
     return job
 

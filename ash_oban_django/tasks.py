@@ -23,6 +23,7 @@ from django.apps import apps
 from django.core import checks
 from django.db import transaction
 
+from .states import Kind, State
 from .taskapi import (
     BaseTaskBackend,
     InvalidTask,
@@ -78,7 +79,6 @@ class LedgerBackend(BaseTaskBackend):
         a `unique` task already waiting with these arguments gives that task's result, with
         `conflict` set."""
         from . import ledger
-        from .states import State
         from .task_jobs import result_of, task_job
 
         self.validate_task(task)
@@ -93,7 +93,6 @@ class LedgerBackend(BaseTaskBackend):
         """The result of the task job `result_id`; `TaskResultDoesNotExist` when there is
         no such job (never enqueued, or pruned: see `ASH_OBAN["PRUNE_AFTER"]`)."""
         from . import ledger
-        from .states import Kind
         from .task_jobs import result_of
 
         job = None

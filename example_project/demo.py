@@ -119,7 +119,7 @@ def main() -> int:
         jobs.add_row(
             str(job.pk),
             job.name,
-            job.object_pk if job.object_pk and job.kind != "task" else "—",
+            job.object_pk or "—",
             job.state,
             f"{job.attempt}/{job.max_attempts}",
             errors,
