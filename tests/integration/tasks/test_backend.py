@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ash_oban_django import ledger
-from ash_oban_django.models import Job
+from ash_oban_django.models import Job, args_key
 from ash_oban_django.states import Kind, State
 from ash_oban_django.taskapi import (
     InvalidTask,
@@ -181,6 +181,8 @@ def test_unique__second_enqueue_while_waiting_inserts_nothing() -> None:
     assert (first.conflict, second.conflict, other.conflict) == (False, True, False)
     assert second.id == first.id
     assert Job.objects.count() == 2
+    job = job_of(first)
+    assert (job.object_pk, job.args_key) == ("", args_key(job.args))  # no row; the arguments
     drain_queues()
     third = tasks.unique_touch.enqueue(widget.pk)  # the first has completed
     assert not third.conflict and third.id != first.id
