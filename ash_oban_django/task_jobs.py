@@ -23,7 +23,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from .ledger.rows import json_problem, new_job
+from .ledger.rows import check_json, new_job
 from .models import Job
 from .states import Kind, State
 from .taskapi import (
@@ -62,19 +62,18 @@ def django_priority(priority: int) -> int:
 
 
 def json_arguments(task: Task[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-    """The task's arguments as the JSON its job stores; `TypeError` when one is not JSON."""
+    """The task's arguments as the JSON its job stores. One that JSON cannot carry is
+    refused with the error `ledger.rows.check_json` raises (`TypeError` for a type JSON has
+    no form for, `ValueError` for a value it cannot hold), saying where it sits."""
     try:
-        stored = normalize_json({"args": list(args), "kwargs": dict(kwargs)})
-        problem = json_problem(stored)
+        check_json("args", list(args))
+        check_json("kwargs", dict(kwargs))
     except (TypeError, ValueError) as error:
-        problem = str(error)
-    if problem:
-        raise TypeError(
-            f"Task {task.module_path}: its arguments are stored as JSON, and these are not "
-            f"({problem}). Pass JSON values (ids, strings, numbers, lists, dicts) and read "
-            "the rest inside the task; nothing was enqueued."
-        )
-    return stored
+        raise type(error)(
+            f"Task {task.module_path}: its arguments are stored as JSON, and {error}. "
+            "Nothing was enqueued."
+        ) from None
+    return normalize_json({"args": list(args), "kwargs": dict(kwargs)})
 
 
 def task_job(

@@ -27,7 +27,7 @@ from .. import ledger
 from ..conf import settings
 from ..context import job_context
 from ..declarations import DeclarationState
-from ..ledger.rows import json_problem
+from ..ledger.rows import check_json
 from ..models import Job
 from ..signals import job_finished
 from ..states import Kind
@@ -110,19 +110,17 @@ class TaskRunner(Runner):
 
 
 def storable_return(task: Task[..., Any], value: Any) -> Any:
-    """The task's return value as JSON; `TypeError` (failing the attempt) when it is not."""
+    """The task's return value as JSON; `TypeError` (failing the attempt) when JSON cannot
+    carry it."""
     try:
-        stored = normalize_json(value)
-        problem = json_problem(stored)
+        check_json("the return value", value)
     except (TypeError, ValueError) as error:
-        problem = str(error)
-    if problem:
         raise TypeError(
             f"Task {task.module_path} returned a {type(value).__name__}, which cannot be "
-            f"stored as its result ({problem}): return JSON values (None, numbers, strings, "
-            "lists, dicts). The attempt failed, and its writes were rolled back."
-        )
-    return stored
+            f"stored as its result: {error}. The attempt failed, and its writes were rolled "
+            "back."
+        ) from None
+    return normalize_json(value)
 
 
 def in_own_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
