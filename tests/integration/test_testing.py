@@ -179,5 +179,7 @@ def test_ash_oban__offers_every_helper(ash_oban: AshObanHelpers, ash_oban_drain:
         "refute_triggered",
         "assert_would_schedule",
         "refute_would_schedule",
+        "assert_enqueued",
+        "refute_enqueued",
     ]
     assert ash_oban_drain is drain_queues
