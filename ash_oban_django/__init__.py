@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from .context import JobContext, current_job
-from .declarations import ScheduledAction, Trigger
+from .declarations import Chunks, ScheduledAction, Trigger
 from .exceptions import (
     AlreadyRegistered,
     AshObanError,
@@ -62,6 +62,7 @@ __all__ = [
     "AlreadyRegistered",
     "AshObanError",
     "Cancel",
+    "Chunks",
     "InvalidDeclaration",
     "JobContext",
     "JobOrphaned",

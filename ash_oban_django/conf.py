@@ -205,8 +205,9 @@ class Settings:
         200,
         must.integer(1),
         hint="Use an integer >= 1.",
-        help="Jobs one dispatch task runs (within 30 seconds) before it hands its queue to a "
-        "fresh django-q2 task, so that one long queue does not keep a worker from the others.",
+        help="Jobs one dispatch task runs (within 30 seconds; a chunk of a chunked trigger "
+        "counts as one) before it hands its queue to a fresh django-q2 task, so that one long "
+        "queue does not keep a worker from the others.",
     )
     STAGE_INTERVAL: Setting[float] = Setting(
         1.0,

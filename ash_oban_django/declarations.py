@@ -37,6 +37,7 @@ from .validators import (
     or_callable,
     phrased,
     positive_seconds,
+    seconds,
     strings,
     text,
 )
@@ -273,8 +274,10 @@ def _freeze(obj: object, attribute: str, value: object) -> None:
     object.__setattr__(obj, attribute, value)
 
 
-def _validate(declaration: Trigger | ScheduledAction) -> None:
+def _validate(declaration: Trigger | ScheduledAction | Chunks) -> None:
     """Run every option's check (in field order), keeping what it normalised."""
+    named = getattr(declaration, "name", None)
+    owner = type(declaration).__name__ + ("" if named is None else f" {named!r}")
     for option_field in fields(declaration):
         check = option_field.metadata.get("check")
         if check is None:
@@ -283,7 +286,7 @@ def _validate(declaration: Trigger | ScheduledAction) -> None:
         try:
             checked = check(value)
         except Invalid as invalid:
-            subject = f"{type(declaration).__name__} {declaration.name!r}: `{option_field.name}`"
+            subject = f"{owner}: `{option_field.name}`"
             raise InvalidDeclaration("; ".join(invalid.messages(subject))) from None
         if checked is not value:
             _freeze(declaration, option_field.name, checked)
@@ -315,6 +318,57 @@ def _in_oban_class_body() -> bool:
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
+
+
+# The most rows one chunk may hold: its statements list every row's id, and a chunk holds
+# its rows' locks until it commits.
+MAX_CHUNK_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """Run a trigger's jobs in chunks: one transaction locks up to `size` rows, re-checks
+    `where` for all of them in one query, runs the action on each row in its own savepoint
+    (or `bulk_action` once over them all) and records every job's outcome before one commit.
+
+    AshOban's `chunks do size; timeout; by end`. Each row keeps its own job: its attempts,
+    backoff, `on_error`, snooze and cancel work as for single jobs.
+    """
+
+    _: KW_ONLY
+    size: int = option(
+        100,
+        help="Most jobs (rows) one chunk runs, from 1 to 1000.",
+        check=integer(1, MAX_CHUNK_SIZE),
+    )
+    timeout: float = option(
+        1.0,
+        help="Seconds a worker waits for a chunk to fill when fewer than `size` jobs are "
+        "runnable; 0 runs what there is at once. The trigger's own `timeout` bounds the "
+        "chunk's run.",
+        check=phrased("a number of seconds >= 0", seconds),
+    )
+    by: tuple[str, ...] = option(
+        (),
+        help="Keys of the jobs' `action_arguments` that a chunk's jobs share (besides their "
+        "tenant and actor, which always do): jobs with other values run in other chunks.",
+        check=strings(
+            "a list or tuple of action_arguments keys (identifiers)",
+            lambda key: bool(_IDENTIFIER.match(key)),
+        ),
+    )
+    bulk_action: str | None = option(
+        None,
+        help="Classmethod called once per chunk as `method(records, **inputs)` with the locked "
+        "rows that still match (a list), instead of the action once per row; it returns None, "
+        "or a mapping of the primary keys of the rows that failed to their exception (it must "
+        "not have written those rows). `inputs` are `action_input` and the chunk's `by` "
+        "arguments.",
+        check=optional(text("a method name or None", _IDENTIFIER)),
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +499,13 @@ class Trigger:
     )
     log_final_error: bool = option(
         True, help="Log the final failure even when `log_errors` is off.", check=boolean
+    )
+    chunks: Chunks | None = option(
+        None,
+        help="`Chunks(size=..., timeout=..., by=..., bulk_action=...)` runs the worker jobs "
+        "in chunks of up to `size` rows, each chunk in one transaction (see Chunks); `None` "
+        "runs one job per transaction.",
+        check=optional(instance_of(Chunks, "a Chunks(...) or None")),
     )
     debug: bool = _debug()
     tags: tuple[str, ...] = _tags()

@@ -51,6 +51,7 @@ from .ids import (
     E016,
     E017,
     E019,
+    E025,
     W001,
     CheckId,
 )
@@ -240,6 +241,53 @@ def _check_methods(entry: Registered) -> Messages:
     return messages
 
 
+def _check_chunks(entry: Registered) -> Messages:
+    """A chunked trigger's options that cannot work together."""
+    if not isinstance(entry, RegisteredTrigger):
+        return []
+    model, label, trigger = entry.model, model_label(entry.model), entry.trigger
+    chunks = trigger.chunks
+    if chunks is None:
+        return []
+    messages: Messages = []
+    if chunks.bulk_action is not None:
+        name = chunks.bulk_action
+        kind = _method_kind(model, name)
+        if kind not in ("classmethod", "staticmethod"):
+            messages.append(
+                E025.message(
+                    f"{entry.label}: `chunks.bulk_action` {name!r} {_FOUND[kind]} on {label}; "
+                    "a bulk action must be a classmethod or staticmethod.",
+                    f"Define `@classmethod def {name}(cls, records, **inputs)` on {label}: it "
+                    "receives the chunk's locked rows, or leave bulk_action=None to call the "
+                    "trigger's action on each row.",
+                    model,
+                )
+            )
+        if trigger.read_metadata is not None:
+            messages.append(
+                E025.message(
+                    f"{entry.label}: `read_metadata` is set, but a bulk action receives no "
+                    "per-row metadata.",
+                    "Read what the bulk action needs from the rows it receives, or leave "
+                    "bulk_action=None so each row's action gets its own `metadata=`.",
+                    model,
+                )
+            )
+    rescue_after = settings.RESCUE_AFTER
+    if chunks.timeout >= rescue_after:
+        messages.append(
+            E025.message(
+                f"{entry.label}: `chunks.timeout` ({chunks.timeout:g} s) is not below "
+                f'ASH_OBAN["RESCUE_AFTER"] ({rescue_after:g} s): jobs claimed while a chunk '
+                "fills would be rescued as orphans.",
+                "Wait a few seconds at most for a chunk to fill (the default is 1 s).",
+                model,
+            )
+        )
+    return messages
+
+
 def _cluster_of(queue: str) -> Any:
     # Read the raw setting: a malformed QUEUES is E011's to report, not a reason to crash here.
     queues = settings.raw().get("QUEUES")
@@ -402,6 +450,7 @@ def _check_cron_name(entry: Registered) -> Messages:
 
 _ENTRY_CHECKS: tuple[Callable[[Any], Messages], ...] = (
     _check_crons,
+    _check_chunks,
     _check_filters,
     _check_methods,
     _check_queues,

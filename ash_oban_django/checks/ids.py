@@ -77,6 +77,8 @@ E022 = CheckId("ash_oban_django.E022", checks.Error)
 E023 = CheckId("ash_oban_django.E023", checks.Error)
 # a `TASKS` entry's `OPTIONS` or `QUEUES` of the wrong type, or an unknown option
 E024 = CheckId("ash_oban_django.E024", checks.Error)
+# a trigger's `chunks` that cannot work (bulk action, read_metadata, fill timeout)
+E025 = CheckId("ash_oban_django.E025", checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

@@ -16,7 +16,7 @@ from .. import ledger
 from ..conf import settings
 from ..ledger import Backend
 from ..models import Job
-from ..worker import perform, perform_and_claim
+from ..worker import chunks_of, perform, perform_and_claim, perform_chunk
 from .routing import cluster_for
 from .wake import wake
 
@@ -35,29 +35,37 @@ def consume(queue: str) -> int:
     engine = ledger.engine()
     cluster = cluster_for(queue)
     ran = 0
+    # What the task may still run: a job, or a whole chunk, spends one.
     budget = settings.DISPATCH_BATCH
     limit = ledger.queue_limit(queue)
     stop_at = time.monotonic() + TASK_SECONDS
     check_at = time.monotonic() + STARVING_CHECK
     job: Job | None = None
-    while job is not None or (ran < budget and time.monotonic() < stop_at):
+    while job is not None or (budget > 0 and time.monotonic() < stop_at):
         if job is None:
             if time.monotonic() >= check_at:
-                ran += run_starving(engine, queue, cluster)
+                starved = run_starving(engine, queue, cluster)
+                ran, budget = ran + starved, budget - starved
                 check_at = time.monotonic() + STARVING_CHECK
             # One job at a time: a job claimed but still waiting behind another would hold
             # no row lock, and could look orphaned to the rescue if the one before it ran long.
             job = engine.claim_one(queue, max_running=limit)
             if job is None:
                 return ran
+        if chunks_of(job) is not None:
+            # A chunked trigger's job gathers the rest of its chunk and runs with it.
+            ran += len(perform_chunk(job))
+            budget -= 1
+            job = None
+            continue
         # While the task goes on, each completion also claims the next job, in the same
         # statement (not for limited queues, whose claims count the running jobs first, nor
         # when starving queues are due a look: a claimed job is never held, unlocked, while
         # another runs or while anything else may fail).
         until = min(stop_at, check_at)
-        more = limit is None and ran + 1 < budget and time.monotonic() < until
+        more = limit is None and budget > 1 and time.monotonic() < until
         job = perform_and_claim(job, claim_from=queue if more else None).claimed
-        ran += 1
+        ran, budget = ran + 1, budget - 1
     if ledger.runnable(queue).exists():
         wake({queue: 1})
     return ran

@@ -111,19 +111,24 @@ class Backend(ABC):
                 self.sql.pick_next, self.sql.pick_params(queue, self._now(), limit)
             )
         with transaction.atomic(using=self.alias):
-            self.hold_lock(f"ash_oban_django:queue:{queue}")
-            control = queue_rows(self.alias).filter(name=queue)
-            found = control.values_list("paused", "limit").first()
-            if found is not None:
-                paused, stored = found
-                if paused:
-                    return []
-                max_running = max_running if stored is None else stored
-            running = jobs(self.alias).filter(queue=queue, state=State.EXECUTING).count()
-            limit = min(limit, max_running - running)
+            limit = min(limit, self._room(queue, max_running))
             if limit <= 0:
                 return []
             return self.claim_matching(runnable(queue, using=self.alias), limit)
+
+    def _room(self, queue: str, max_running: int) -> int:
+        """How many more of the queue's jobs may start now, with at most `max_running`
+        executing (or the limit stored on the queue; none while it is paused). Holds the
+        queue's lock until the caller's transaction ends: counting claims are serialised."""
+        self.hold_lock(f"ash_oban_django:queue:{queue}")
+        control = queue_rows(self.alias).filter(name=queue)
+        found = control.values_list("paused", "limit").first()
+        if found is not None:
+            paused, stored = found
+            if paused:
+                return 0
+            max_running = max_running if stored is None else stored
+        return max_running - jobs(self.alias).filter(queue=queue, state=State.EXECUTING).count()
 
     def claim_one(self, queue: str, *, max_running: int | None = None) -> Job | None:
         """Claim the next runnable job of `queue` (as `claim`); None when there is none."""
@@ -190,6 +195,54 @@ class Backend(ABC):
         """Within the block, have the database cancel statements that run past `seconds`."""
         # An attempt's `timeout`; a database that cannot does nothing.
         yield
+
+    # -- chunks (a chunked trigger's jobs, run together) --------------------------------------
+
+    def claim_chunk(
+        self, queue: str, among: Q, limit: int, *, max_running: int | None = None
+    ) -> list[Job]:
+        """Claim up to `limit` runnable jobs of `queue` that `among` selects (the jobs that
+        may share a chunk), as `claim` claims."""
+        if max_running is None:
+            candidates = runnable(queue, unlimited=True, using=self.alias)
+            return self.claim_matching(candidates.filter(among), limit)
+        with transaction.atomic(using=self.alias):
+            limit = min(limit, self._room(queue, max_running))
+            if limit <= 0:
+                return []
+            return self.claim_matching(runnable(queue, using=self.alias).filter(among), limit)
+
+    def lock_chunk(self, chunk: Sequence[Job]) -> list[Job]:
+        """Lock the jobs of a chunk still `executing` their attempt, in one statement (in
+        the caller's transaction); returns those, in the order given."""
+        attempts = {job.pk: job.attempt for job in chunk}
+        held = (
+            jobs(self.alias)
+            .filter(pk__in=list(attempts), state=State.EXECUTING)
+            .select_for_update()
+            .order_by("id")
+            .values_list("id", "attempt")
+        )
+        mine = {pk for pk, attempt in held if attempts[pk] == attempt}
+        return [job for job in chunk if job.pk in mine]
+
+    @contextmanager
+    def savepoints_batched(self) -> Iterator[None]:
+        """Within the block (in a transaction), send savepoint statements with the next
+        statement instead of on their own, where the database can: a chunk's savepoint per
+        row then costs no round trip of its own."""
+        yield
+
+    def complete_all(self, chunk: Sequence[Job]) -> None:
+        """Mark running jobs `completed` in one statement (a chunk's successes)."""
+        if not chunk:
+            return
+        at = now()
+        jobs(self.alias).filter(pk__in=[job.pk for job in chunk]).update(
+            state=State.COMPLETED, completed_at=at
+        )
+        for job in chunk:
+            job.state, job.completed_at = State.COMPLETED, at
 
     # -- recording outcomes (in the transaction that holds the job's lock) ------------------
 

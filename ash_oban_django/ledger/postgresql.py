@@ -8,6 +8,8 @@ What this module overrides in `Backend`, and why:
 - `complete_and_claim`: completing a job and claiming the next is one statement (a
   data-modifying CTE), so the dispatch path costs one round trip per job.
 - `bound_statements`: `statement_timeout` cancels any statement past an attempt's timeout.
+- `savepoints_batched`: in psycopg's pipeline mode a chunk's savepoint statements travel
+  with the row's next statement.
 - `connection_lost`: psycopg's errors and the server's SQLSTATEs say when a connection broke.
 
 A live attempt holds its job row's lock for its whole transaction, so a row that
@@ -21,7 +23,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from django.db import InterfaceError, OperationalError
 
 from ..models import Job
@@ -41,6 +45,10 @@ INSERT = (
     "INSERT INTO {table} ({columns}) SELECT {select} FROM unnest({arrays}) AS u({aliases}) "
     f"ON CONFLICT DO NOTHING {_sql.RETURNING}"
 )
+
+# The statements Django's savepoints run that need not wait for the server (see
+# `savepoints_batched`); rolling back to a savepoint is not one: it is synced.
+BATCHED_SAVEPOINTS = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
 
 # SQLSTATEs of a connection lost or ended by the server: class 08 (connection exception),
 # and 57P01-57P03 (administrator command, crash or shutdown; cannot connect now).
@@ -107,6 +115,27 @@ class PostgreSQLBackend(Backend):
             and type(cause).__name__ in ("OperationalError", "InterfaceError")
         )
         return not state and unsaid
+
+    @contextmanager
+    def savepoints_batched(self) -> Iterator[None]:
+        # psycopg's pipeline mode queues statements; every statement but a savepoint's
+        # (creating or releasing one) is synced at once, so it runs, raises and returns its
+        # rows and row count as usual, and the queued savepoints go with it.
+        connection = self.connection
+        connection.ensure_connection()
+        if not psycopg.Pipeline.is_supported():
+            yield
+            return
+        with connection.connection.pipeline() as pipeline:
+
+            def synced(execute: Any, sql: str, *args: Any) -> Any:
+                result = execute(sql, *args)
+                if not sql.startswith(BATCHED_SAVEPOINTS):
+                    pipeline.sync()
+                return result
+
+            with connection.execute_wrapper(synced):
+                yield
 
     @contextmanager
     def bound_statements(self, seconds: float) -> Iterator[None]:

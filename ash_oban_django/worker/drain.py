@@ -14,6 +14,7 @@ from ..enqueue import Target, queues_of, resolve_target, schedule_declaration
 from ..ledger.queries import PAUSED
 from ..models import Job
 from ..states import RUNNABLE_STATES, Kind, State
+from .chunks import chunks_of, perform_chunk
 from .executor import perform
 
 
@@ -139,11 +140,16 @@ def drain(
                 break
         if not claimed:
             break
-        job = perform(claimed[0])
-        result += Result.of(job)
-        ran += 1
-        if on_job is not None:
-            on_job(job)
+        if chunks_of(claimed[0]) is None:
+            ran_now = [perform(claimed[0])]
+        else:  # no waiting for a chunk to fill: what is runnable is all there is
+            most = None if with_limit is None else with_limit - ran
+            ran_now = perform_chunk(claimed[0], wait=False, most=most)
+        for job in ran_now:
+            result += Result.of(job)
+            ran += 1
+            if on_job is not None:
+                on_job(job)
     held = _waiting(queue_list, with_scheduled).filter(queue__in=_paused())
     if last_id is not None:
         held = held.filter(id__lte=last_id)

@@ -119,18 +119,22 @@ class TriggerRunner(Runner):
 
     def run(self, actor: Any) -> None:
         job, entry = self.job, self.trigger_entry
-        trigger = entry.trigger
         with tenant_context(job.tenant), job_context(self.context(actor, job.tenant)):
             record = self.locked_record("")
             check_permission(entry, record, actor)
             self.debug("Trigger %s triggered for pk=%s", entry.label, job.object_pk)
-            if trigger.method_name == "delete":
-                record.delete()
-                return
-            inputs = {**trigger.action_input, **job.args.get("action_arguments", {})}
-            if trigger.read_metadata is not None:
-                inputs["metadata"] = job.args.get("metadata", {})
-            call(getattr(record, trigger.method_name), **inputs)
+            self.call_action(record)
+
+    def call_action(self, record: Model) -> None:
+        """The trigger's action on the job's (locked) row, with the job's inputs."""
+        job, trigger = self.job, self.trigger_entry.trigger
+        if trigger.method_name == "delete":
+            record.delete()
+            return
+        inputs = {**trigger.action_input, **job.args.get("action_arguments", {})}
+        if trigger.read_metadata is not None:
+            inputs["metadata"] = job.args.get("metadata", {})
+        call(getattr(record, trigger.method_name), **inputs)
 
     @property
     def has_on_error(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import F, Q
 
-from ash_oban_django import Snooze, Trigger, current_job
+from ash_oban_django import Chunks, Snooze, Trigger, current_job
 
 
 class Ticket(models.Model):
@@ -39,6 +39,35 @@ class Ticket(models.Model):
                 where=Q(processed=False),
                 scheduler_cron=None,
                 worker_name="e2eapp.Ticket:mark",
+            ),
+            # The dispatch benchmark's chunked runs: the same action, 100 rows a transaction
+            # (every job is queued before the run: no waiting for a chunk to fill).
+            Trigger(
+                "mark_chunked",
+                action="mark",
+                where=Q(processed=False),
+                scheduler_cron=None,
+                chunks=Chunks(size=100, timeout=0),
+                worker_name="e2eapp.Ticket:mark_chunked",
+            ),
+            # The same action as a bulk action: one UPDATE for a chunk's rows.
+            Trigger(
+                "mark_bulk",
+                action="mark",
+                where=Q(processed=False),
+                scheduler_cron=None,
+                chunks=Chunks(size=100, timeout=0, bulk_action="mark_all"),
+                worker_name="e2eapp.Ticket:mark_bulk",
+            ),
+            # A chunk killed mid-way: `handle` with an audit row, in chunks of ten.
+            Trigger(
+                "handle_chunked",
+                action="handle_audited",
+                where=Q(processed=False),
+                scheduler_cron=None,
+                max_attempts=2,
+                chunks=Chunks(size=10, timeout=0.5),
+                worker_name="e2eapp.Ticket:handle_chunked",
             ),
             # Timing: the first attempt fails, the retry is due 3 seconds later.
             Trigger(
@@ -81,6 +110,15 @@ class Ticket(models.Model):
         self.processed = True
         self.save(update_fields=["processed"])
 
+    @classmethod
+    def mark_all(cls, records: list[Ticket], **inputs: Any) -> None:
+        cls.objects.filter(pk__in=[record.pk for record in records]).update(processed=True)
+
+    def handle_audited(self, **inputs: Any) -> None:
+        # The audit row commits with the job: one row per ticket means it ran once.
+        TicketAudit.objects.create(ticket_id=self.pk)
+        self.handle(**inputs)
+
     def handle(self, **inputs: Any) -> None:
         job = current_job()
         assert job is not None
@@ -91,6 +129,11 @@ class Ticket(models.Model):
         self.processed = True
         self.handled_by = f"{os.getpid()}"
         self.save(update_fields=["processed", "handled_by"])
+
+
+class TicketAudit(models.Model):
+    # A plain id, not a foreign key: the benchmarks truncate the tickets on their own.
+    ticket_id = models.IntegerField()
 
 
 class Parcel(models.Model):

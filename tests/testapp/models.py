@@ -46,6 +46,27 @@ class Widget(models.Model):
         self.note = f"actor={actor} tenant={job.tenant} attempt={job.attempt}"
         self.save()
 
+    def finish_unless_bad(self, **inputs: Any) -> None:
+        """Writes, then fails for a widget named "bad" (its write must roll back)."""
+        self.finish(**inputs)
+        if self.name == "bad":
+            raise ValueError(f"widget {self.pk} is bad")
+
+    @classmethod
+    def finish_all(cls, records: list[Widget], **inputs: Any) -> dict[int, BaseException]:
+        """A bulk action: one UPDATE finishes the chunk's rows, but those named "bad", which
+        it reports failed. Each row notes the chunk it ran in."""
+        failed: dict[int, BaseException] = {
+            r.pk: ValueError(f"widget {r.pk} is bad") for r in records if r.name == "bad"
+        }
+        chunk = ",".join(str(r.pk) for r in records)
+        cls.objects.filter(pk__in=[r.pk for r in records if r.pk not in failed]).update(
+            done=True,
+            calls=models.F("calls") + 1,
+            note=f"chunk={chunk} inputs={sorted(inputs.items())}",
+        )
+        return failed
+
     @classmethod
     def nightly(cls, **inputs: Any) -> None:
         job = current_job()

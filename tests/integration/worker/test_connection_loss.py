@@ -63,9 +63,7 @@ class Duplicating(Widget):
 
 @pytest.fixture
 def losing(ash_oban: Any) -> Any:
-    trigger = Trigger(
-        "finish", where=Q(done=False), scheduler_cron=None, on_error="mark_errored"
-    )
+    trigger = Trigger("finish", where=Q(done=False), scheduler_cron=None, on_error="mark_errored")
     with register(LosingConnection, triggers=[trigger]):
         yield LosingConnection.objects.create()
     LosingConnection.losses = 0
