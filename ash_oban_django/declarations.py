@@ -353,8 +353,8 @@ class Chunks:
         help="Keys of the jobs' `action_arguments` that a chunk's jobs share (besides their "
         "tenant and actor, which always do): jobs with other values run in other chunks.",
         check=strings(
-            "a list or tuple of action_arguments keys (identifiers)",
-            lambda key: bool(_IDENTIFIER.match(key)),
+            "a list or tuple of action_arguments keys (identifiers without '__')",
+            lambda key: bool(_IDENTIFIER.match(key)) and "__" not in key,
         ),
     )
     bulk_action: str | None = option(

@@ -45,6 +45,7 @@ BLOCK = re.compile(r"(<!--\s*options:\s*(\w+)\s*-->\n)(.*?)(<!--\s*/options\s*--
 CLASSES: dict[str, type] = {
     "Trigger": declarations.Trigger,
     "ScheduledAction": declarations.ScheduledAction,
+    "Chunks": declarations.Chunks,
 }
 FIX = "run `python docs/hooks.py --write`"
 

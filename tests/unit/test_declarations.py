@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from django.db.models import Q
 
-from ash_oban_django import InvalidDeclaration, ScheduledAction, Trigger
+from ash_oban_django import Chunks, InvalidDeclaration, ScheduledAction, Trigger
 from ash_oban_django.declarations import DeclarationState
 
 
@@ -185,3 +186,35 @@ def test_options__checked_by_the_shared_validators() -> None:
     assert str(info.value) == (
         "ScheduledAction 'tidy': `tags` must be a list or tuple of non-empty strings, got ['a', '']"
     )
+
+
+def test_chunks__defaults_follow_ash_oban() -> None:
+    chunks = Chunks()
+    assert (chunks.size, chunks.timeout, chunks.by, chunks.bulk_action) == (100, 1.0, (), None)
+    assert Trigger("process", chunks=Chunks(size=10, by=["batch"])).chunks == Chunks(
+        size=10, by=("batch",)
+    )
+    assert Trigger("process").chunks is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": 0}, "Chunks: `size` must be an integer from 1 to 1000, got 0"),
+        ({"size": 5000}, "Chunks: `size` must be an integer from 1 to 1000, got 5000"),
+        ({"size": 2.5}, "Chunks: `size` must be an integer from 1 to 1000, got 2.5"),
+        ({"timeout": -1}, "Chunks: `timeout` must be a number of seconds >= 0, got -1"),
+        ({"by": "batch"}, "Chunks: `by` must be a list or tuple of action_arguments keys"),
+        ({"by": ["a__b"]}, "Chunks: `by` must be a list or tuple of action_arguments keys"),
+        ({"bulk_action": "not a name"}, "Chunks: `bulk_action` must be a method name or None"),
+    ],
+)
+def test_chunks__invalid_option_says_what_is_wrong(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidDeclaration) as info:
+        Chunks(**options)
+    assert str(info.value).startswith(message)
+
+
+def test_trigger__chunks_must_be_a_chunks() -> None:
+    with pytest.raises(InvalidDeclaration, match="`chunks` must be a Chunks"):
+        Trigger("process", chunks={"size": 10})  # type: ignore[arg-type]

@@ -150,6 +150,41 @@ def test_chunk__snooze_and_cancel_are_per_row(ash_oban: Any) -> None:
     assert (quit_.state, quit_.meta["cancel_reason"]) == ("cancelled", "not today")
 
 
+class Broken(Widget):
+    """Writes, then runs a statement the database refuses, for a widget named "bad"."""
+
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish_unless_bad(self, **inputs: Any) -> None:
+        self.finish(**inputs)
+        if self.name == "bad":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT * FROM ash_oban_no_such_table")
+
+
+def test_chunk__a_row_the_database_refuses_rolls_back_only_itself(ash_oban: Any) -> None:
+    trigger = Trigger(
+        "finish",
+        action="finish_unless_bad",
+        where=Q(done=False),
+        scheduler_cron=None,
+        max_attempts=2,
+        backoff=60,
+        chunks=Chunks(size=10),
+    )
+    with register(Broken, triggers=[trigger]):
+        rows = [Broken.objects.create(name=n) for n in ("a", "bad", "c", "d")]
+        run_triggers(rows, "finish")
+        result = drain_queues()
+        jobs = jobs_of(rows)
+    assert (result.success, result.failure) == (3, 1)
+    assert [w.calls for w in refreshed(rows)] == [1, 0, 1, 1]
+    assert [job.state for job in jobs] == ["completed", "retryable", "completed", "completed"]
+    assert "ash_oban_no_such_table" in jobs[1].errors[0]["error"]
+
+
 @pytest.mark.parametrize("chunked", [{}], indirect=True)
 def test_chunk__a_row_that_stopped_matching_is_cancelled(chunked: Trigger) -> None:
     rows = widgets("a", "b")

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.test.utils import isolate_apps
 
-from ash_oban_django import ScheduledAction, Trigger
+from ash_oban_django import Chunks, ScheduledAction, Trigger
 from ash_oban_django.checks import check_declarations, check_settings
 from ash_oban_django.registry import Registry
 from tests.testapp.models import Widget
@@ -235,6 +235,52 @@ def test_check__E006_staticmethod_and_delete(widget_checks: Any) -> None:
         del Widget.helper  # type: ignore[attr-defined]
     assert ids(messages) == ["ash_oban_django.E006"]
     assert "`action` 'helper' is a staticmethod on testapp.Widget" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [("missing", "does not exist"), ("finish", "is an instance method")],
+)
+def test_check__E025_bulk_action_that_is_not_class_level(
+    widget_checks: Any, name: str, found: str
+) -> None:
+    messages = widget_checks(triggers=[trigger("finish", chunks=Chunks(bulk_action=name))])
+    assert ids(messages) == ["ash_oban_django.E025"]
+    assert messages[0].msg == (
+        f"testapp.Widget:finish: `chunks.bulk_action` {name!r} {found} on testapp.Widget; "
+        "a bulk action must be a classmethod or staticmethod."
+    )
+    assert messages[0].hint.startswith(
+        f"Define `@classmethod def {name}(cls, records, **inputs)` on testapp.Widget"
+    )
+
+
+def test_check__E025_bulk_action_with_read_metadata(widget_checks: Any) -> None:
+    chunked = trigger(
+        "finish", chunks=Chunks(bulk_action="finish_all"), read_metadata=lambda row: {}
+    )
+    messages = widget_checks(triggers=[chunked])
+    assert ids(messages) == ["ash_oban_django.E025"]
+    assert "`read_metadata` is set, but a bulk action receives no per-row metadata" in (
+        messages[0].msg
+    )
+
+
+def test_check__E025_fill_timeout_not_below_rescue_after(widget_checks: Any, settings: Any) -> None:
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "RESCUE_AFTER": 5}
+    messages = widget_checks(triggers=[trigger("finish", chunks=Chunks(timeout=5))])
+    assert ids(messages) == ["ash_oban_django.E025"]
+    assert "`chunks.timeout` (5 s) is not below ASH_OBAN[\"RESCUE_AFTER\"] (5 s)" in (
+        messages[0].msg
+    )
+
+
+def test_check__E025_valid_chunks_are_clean(widget_checks: Any) -> None:
+    chunked = [
+        trigger("finish", chunks=Chunks(size=50, by=("batch",))),
+        trigger("purge", action="delete", chunks=Chunks(bulk_action="finish_all")),
+    ]
+    assert widget_checks(triggers=chunked) == []
 
 
 @pytest.mark.parametrize(
