@@ -223,8 +223,7 @@ def _perform(
             outcome.held.append(runner)
         else:
             outcome.gone.append(runner)
-    if entry.trigger.debug:
-        runners[0].debug("Chunk trigger %s processing %s jobs", entry.label, len(found))
+    runners[0].debug("Chunk trigger %s processing %s jobs", entry.label, len(found))
     if chunks.bulk_action is None:
         with engine.savepoints_batched():
             for runner in found:
