@@ -136,7 +136,9 @@ def perform_chunk(first: Job, *, wait: bool = True, most: int | None = None) -> 
         return [perform(first)]
     started = time.monotonic()
     jobs = gather(engine, first, chunks, wait=wait, most=most)
-    runners = [_runner(job) for job in jobs]
+    found = registry.by_stable_name(first.name)
+    assert found is not None, "a chunked trigger owns the job's name"
+    runners = [TriggerRunner(job, found[0]) for job in jobs]
     try:
         outcome = run_chunk(engine, runners, chunks)
     except ChunkFailed as failed:
@@ -156,12 +158,6 @@ def perform_chunk(first: Job, *, wait: bool = True, most: int | None = None) -> 
     # Rows another worker held were skipped: their jobs run alone, waiting for the lock.
     finished += [perform(runner.job) for runner in outcome.held]
     return finished + [runner.job for runner in outcome.moved_on]
-
-
-def _runner(job: Job) -> TriggerRunner:
-    found = registry.by_stable_name(job.name)
-    assert found is not None, "a chunk's jobs belong to a chunked trigger"
-    return TriggerRunner(job, found[0])
 
 
 def _conclude_all(
@@ -224,13 +220,13 @@ def _perform(
         else:
             outcome.gone.append(runner)
     runners[0].debug("Chunk trigger %s processing %s jobs", entry.label, len(found))
-    if chunks.bulk_action is None:
-        with engine.savepoints_batched():
+    with engine.savepoints_batched():
+        if chunks.bulk_action is None:
             for runner in found:
                 record = records[runner.job.object_pk]
                 _perform_row(engine, entry, runner, record, actor, tenant, outcome)
-    else:
-        _perform_bulk(engine, entry, chunks, found, records, actor, tenant, outcome)
+        else:
+            _perform_bulk(engine, entry, chunks, found, records, actor, tenant, outcome)
 
 
 def lock_rows(
