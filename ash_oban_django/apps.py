@@ -17,7 +17,7 @@ class AshObanConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .dispatch import leader
+        from .dispatch import leader, stopping
         from .dispatch.cron import sync_on_migrate
         from .dispatch.wake import on_jobs_available
         from .ledger import jobs_available
@@ -30,6 +30,8 @@ class AshObanConfig(AppConfig):
         # Every django-q2 worker process bids for the lead, and resigns it when the process
         # exits (see dispatch/leader.py).
         post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")
+        # A dispatch task stops claiming once its cluster stops (see dispatch/stopping.py).
+        post_spawn.connect(stopping.watch, dispatch_uid="ash_oban_django.stopping")
         # With the `metrics` extra, every process records its jobs (see metrics.py).
         if find_spec("prometheus_client") is not None:
             from .metrics import connect

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -45,7 +46,6 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ash_oban_django import schedule
     from ash_oban_django.models import Job
     from example_project.shop.models import Order
     from example_project.shop.tasks import send_receipt
@@ -68,34 +68,11 @@ def main() -> int:
         "(two with amounts that cannot be charged), one unpaid."
     )
 
-    log_path = ROOT / "demo-qcluster.log"
-    with log_path.open("wb") as log:
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    console.print(f"Started a django-q2 cluster (pid {cluster.pid}, log {log_path.name}).")
-    try:
-        # The cron row fires the scheduler every minute; schedule it now instead of waiting.
-        schedule(Order, "process")
-        console.print("Scheduled the `process` trigger: one job per paid, unprocessed order.")
-        # A Django task on the same ledger, run by the same cluster.
-        receipt = send_receipt.enqueue(Order.objects.filter(paid=True).earliest("pk").pk)
-        console.print(f"Enqueued the Django task send_receipt (result id {receipt.id}).")
-        ok = wait_for_orders(console, Order, cluster)
-        ok = wait_for_task(receipt, cluster) and ok
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(30)
-            console.print("Cluster stopped cleanly.")
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            console.print("[red]Cluster did not stop in time; killed it.[/red]")
+    # The cluster's log goes to a temporary folder: the demo writes nothing but its database.
+    with tempfile.TemporaryDirectory(prefix="ash-oban-demo-") as folder:
+        log_path = Path(folder) / "qcluster.log"
+        ok, receipt = run_cluster(console, Order, send_receipt, log_path)
+        log_tail = "" if ok else "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
 
     orders = Table(title="Orders")
     for column in ("#", "customer", "amount", "paid", "outcome"):
@@ -130,8 +107,9 @@ def main() -> int:
     console.print(f"Django task send_receipt: {receipt.status} -> {outcome!r}")
     if not ok:
         console.print(
-            f"[red]Orders were not all handled within {TIMEOUT}s.[/red] See {log_path.name}."
+            f"[red]Orders were not all handled within {TIMEOUT}s.[/red] The cluster's log:"
         )
+        console.print(log_tail, markup=False, highlight=False)
         return 1
     console.print("[green]Every paid order was processed or marked errored by on_error.[/green]")
     return 0
@@ -145,6 +123,42 @@ def wait_for_task(result: Any, cluster: subprocess.Popen[bytes]) -> bool:
             return True
         time.sleep(0.3)
     return False
+
+
+def run_cluster(console: Any, order_model: type, task: Any, log_path: Path) -> tuple[bool, Any]:
+    """Start `manage.py qcluster` (its output to `log_path`), schedule the trigger and
+    enqueue the task, wait for every paid order and the task, stop the cluster. Returns
+    whether all were handled, and the task's result."""
+    from ash_oban_django import schedule
+
+    with log_path.open("wb") as log:
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    console.print(f"Started a django-q2 cluster (pid {cluster.pid}).")
+    try:
+        # The cron row fires the scheduler every minute; schedule it now instead of waiting.
+        schedule(order_model, "process")
+        console.print("Scheduled the `process` trigger: one job per paid, unprocessed order.")
+        # A Django task on the same ledger, run by the same cluster.
+        receipt = task.enqueue(order_model.objects.filter(paid=True).earliest("pk").pk)  # type: ignore[attr-defined]
+        console.print(f"Enqueued the Django task send_receipt (result id {receipt.id}).")
+        ok = wait_for_orders(console, order_model, cluster)
+        return wait_for_task(receipt, cluster) and ok, receipt
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(30)
+            console.print("Cluster stopped cleanly.")
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(10)
+            console.print("[red]Cluster did not stop in time; killed it.[/red]")
 
 
 def wait_for_orders(console: object, order_model: type, cluster: subprocess.Popen[bytes]) -> bool:

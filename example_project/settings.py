@@ -90,7 +90,9 @@ CACHES = {
 # The recommended django-q2 setup (see docs/operations.md): the ORM broker on the ledger's
 # database, so the jobs, their dispatch tasks and the cron rows live in one database.
 Q_CLUSTER = {
-    "name": "default",
+    # The cluster's name is also its Redis key prefix (`django_q:<name>:q`): test runs that
+    # share one Redis give their clusters names of their own.
+    "name": os.environ.get("Q_CLUSTER_NAME", "default"),
     "orm": "default",
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": 300,

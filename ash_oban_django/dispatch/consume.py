@@ -18,6 +18,7 @@ from ..ledger import Backend
 from ..models import Job
 from ..worker import chunks_of, perform, perform_and_claim, perform_chunk
 from .routing import cluster_for
+from .stopping import stopping
 from .wake import wake
 
 # Seconds a task keeps claiming before it hands the queue to a fresh task: well inside
@@ -41,7 +42,7 @@ def consume(queue: str) -> int:
     stop_at = time.monotonic() + TASK_SECONDS
     check_at = time.monotonic() + STARVING_CHECK
     job: Job | None = None
-    while job is not None or (budget > 0 and time.monotonic() < stop_at):
+    while job is not None or (budget > 0 and time.monotonic() < stop_at and not stopping()):
         if job is None:
             if time.monotonic() >= check_at:
                 starved = run_starving(engine, queue, cluster)
@@ -64,10 +65,11 @@ def consume(queue: str) -> int:
         # another runs or while anything else may fail).
         until = min(stop_at, check_at)
         more = limit is None and budget > 1 and time.monotonic() < until
+        more = more and not stopping()  # a stopping cluster finishes its job, claims no more
         job = perform_and_claim(job, claim_from=queue if more else None).claimed
         ran, budget = ran + 1, budget - 1
     if ledger.runnable(queue).exists():
-        wake({queue: 1})
+        wake({queue: 1})  # a fresh task, on a cluster that is not stopping
     return ran
 
 

@@ -12,7 +12,14 @@ from typing import Any
 from django.db.models import Model
 
 from .. import ledger
-from ..ledger.rows import check_json, describe
+from ..ledger.rows import (
+    ERROR_MESSAGE_LIMIT,
+    ERROR_TRACEBACK_LIMIT,
+    check_json,
+    describe,
+    format_traceback,
+    storable,
+)
 from ..models import Job
 from ..registry import Registered, RegisteredAction, RegisteredTrigger
 from ..states import Kind
@@ -103,11 +110,13 @@ def page_rows(
                 rows.append(job_row(entry, record, tenant, stored_actor, at=at))
             except Exception as error:  # noqa: BLE001 - the row alone is refused
                 logger.error(
-                    "Scheduler of %s refused pk=%s: %s",
+                    "Scheduler of %s refused pk=%s: %s%s",
                     entry.label,
                     record.pk,
-                    describe(error),
-                    exc_info=not isinstance(error, UnstorableValue),
+                    storable(describe(error), ERROR_MESSAGE_LIMIT),
+                    ""
+                    if isinstance(error, UnstorableValue)
+                    else "\n" + storable(format_traceback(error), ERROR_TRACEBACK_LIMIT),
                 )
         return (ledger.Rows.of(rows) if rows else None), len(page) - len(rows)
     # Plain values: every job is the same but for its row's pk.

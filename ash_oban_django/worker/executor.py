@@ -46,6 +46,7 @@ from ..registry import registry
 from ..signals import job_finished, job_started
 from ..states import Kind
 from .deadline import deadline
+from .logs import bounded
 from .outcome import (
     Cancelled,
     Discarded,
@@ -290,7 +291,9 @@ def rescue_orphan(engine: Backend, job: Job) -> Job:
     except Exception as failure:  # noqa: BLE001 - recorded on the job, next to the rescue's error
         if engine.connection_lost(failure):
             raise  # the database is away: the job is rescued on a later pass
-        logger.exception("Rescue of job %s (%s) failed; discarding it", job.pk, job.name)
+        logger.error(
+            "Rescue of job %s (%s) failed; discarding it: %s", job.pk, job.name, bounded(failure)
+        )
         return engine.discard(before, [error, failure])
 
 
@@ -302,11 +305,11 @@ def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
     error = outcome.error
     if runner.log_errors or runner.log_final_error:
         logger.error(
-            "Final error on attempt %s of %s for pk=%s",
+            "Final error on attempt %s of %s for pk=%s: %s",
             runner.job.attempt,
             runner.label,
             runner.job.object_pk,
-            exc_info=error,
+            bounded(error),
         )
     if not runner.has_on_error:
         return Discarded((error,))
@@ -317,10 +320,10 @@ def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
         handled = classify_on_error(error, handler_error)
         if isinstance(handled, Discarded):
             logger.error(
-                "on_error of %s failed for pk=%s",
+                "on_error of %s failed for pk=%s: %s",
                 runner.label,
                 runner.job.object_pk,
-                exc_info=handler_error,
+                bounded(handler_error),
             )
         return handled
     return classify_on_error(error, None)
@@ -340,10 +343,12 @@ def record(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None =
     except Exception as failure:  # noqa: BLE001 - written again without the details
         if engine.connection_lost(failure):
             raise  # nothing was refused: the write is tried again on a new connection
-        logger.exception(
-            "Could not record the outcome of job %s (%s); recording it without the error's details",
+        logger.error(
+            "Could not record the outcome of job %s (%s); recording it without the error's "
+            "details: %s",
             job.pk,
             job.name,
+            bounded(failure),
         )
         with transaction.atomic(using=engine.alias):
             locked = engine.lock_attempt(before, refresh=True)
@@ -373,19 +378,19 @@ def acknowledge(engine: Backend, job: Job, outcome: Recorded, runner: Runner | N
                 job.pk,
                 job.name,
                 delay,
-                error,
+                bounded(error, traceback=False),
             )
             return engine.interrupt(job, error, delay)
         case Retrying(error, delay):
             assert runner is not None, "a retry is decided by the job's runner"
             if runner.log_errors:
                 logger.warning(
-                    "Error on attempt %s/%s of %s for pk=%s",
+                    "Error on attempt %s/%s of %s for pk=%s: %s",
                     job.attempt,
                     job.max_attempts,
                     runner.label,
                     job.object_pk,
-                    exc_info=error,
+                    bounded(error),
                 )
             return engine.error(job, error, delay)
         case Handled(error):

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..exceptions import Cancel, Snooze, TriggerNoLongerApplies
 from ..ledger.rows import message
-from .retry import RetryDecision
+from .retry import RetryDecision, backoff_note
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,10 @@ def classify(
         return Cancelled(message(error))
     if retry.retry:
         return Retrying(error, retry.delay)
+    if retry.failure is not None:
+        # The attempt's error stays the one recorded (and given to on_error); its stored
+        # traceback ends with why it was not retried.
+        error.add_note(backoff_note(retry.failure))
     return FailedFinally(error)
 
 

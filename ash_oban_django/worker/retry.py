@@ -3,19 +3,26 @@ decision, so the executor never branches on backoff forms."""
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
 from ..context import JobContext
 from ..declarations import Backoff
+from ..ledger.rows import ERROR_MESSAGE_LIMIT, describe, storable
+from .logs import bounded
+
+logger = logging.getLogger("ash_oban_django")
 
 
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
-    """Whether the failed attempt is retried, and in how many seconds."""
+    """Whether the failed attempt is retried, and in how many seconds. `failure` is what a
+    `backoff` callable raised: with no delay to wait, the failure is final."""
 
     retry: bool
     delay: float = 0.0
+    failure: BaseException | None = None
 
 
 # How many times a job's attempts may lose their database connection without spending an
@@ -37,7 +44,19 @@ class RetryStrategy:
     def decide(self, context: JobContext) -> RetryDecision:
         if context.attempt >= context.max_attempts:
             return RetryDecision(retry=False)
-        return RetryDecision(retry=True, delay=self.delay(context))
+        try:
+            delay = self.delay(context)
+        except Exception as failure:  # noqa: BLE001 - the attempt's failure becomes final
+            # Raised here, it would escape the outcome's transaction and leave the job
+            # `executing` until a rescue: the failure is final instead, and says why.
+            logger.error(
+                "backoff of %s raised on attempt %s; the failure is final: %s",
+                context.name,
+                context.attempt,
+                bounded(failure),
+            )
+            return RetryDecision(retry=False, failure=failure)
+        return RetryDecision(retry=True, delay=delay)
 
     def after_interruption(self, interruptions: int) -> RetryDecision:
         """Whether an attempt that lost its database connection runs again without counting,
@@ -54,3 +73,8 @@ class RetryStrategy:
             return float(self.backoff)
         base = 15.0 + 2.0 ** min(context.attempt, 20)
         return base + random.uniform(0, base * 0.1)
+
+
+def backoff_note(failure: BaseException) -> str:
+    """The note added to an attempt's error when its `backoff` raised."""
+    return f"No retry: backoff raised {storable(describe(failure), ERROR_MESSAGE_LIMIT)}"

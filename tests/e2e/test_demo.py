@@ -23,9 +23,24 @@ def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
     return run_python("-m", "example_project.demo", cwd=ROOT, env={**base, **env}, timeout=240)
 
 
+# What the interpreter and the tools write beside the sources, which the demo does not.
+NOT_WRITTEN_BY_THE_DEMO = {".venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "site"}
+
+
+def repository_files() -> dict[str, int]:
+    """Every file of the repository (outside `NOT_WRITTEN_BY_THE_DEMO`) and its mtime."""
+    found = {}
+    for path in ROOT.rglob("*"):
+        relative = path.relative_to(ROOT)
+        if path.is_file() and not NOT_WRITTEN_BY_THE_DEMO & set(relative.parts):
+            found[str(relative)] = path.stat().st_mtime_ns
+    return found
+
+
 def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(
     transactional_db: None, tmp_path: Path
 ) -> None:
+    before = repository_files()
     if connection.vendor in SCHEMES:
         expected = connection.settings_dict["NAME"]  # test_<name>, made by pytest-django
         done = run_demo(DATABASE_URL=run_database_url())
@@ -42,6 +57,9 @@ def test_demo__processes_every_paid_order_on_a_database_of_the_test_run(
     assert "errored: PaymentDeclined: cannot charge -3.00" in out
     assert "untouched" in out
     assert "INFO" not in out + done.stderr  # django-q2's chatter is quieted by LOGGING
+    after = repository_files()
+    written = {path for path, mtime in after.items() if before.get(path) != mtime}
+    assert written == set(), written  # its log went to a temporary folder
 
 
 def test_demo__a_database_it_cannot_create_is_one_line_that_says_how() -> None:
