@@ -91,9 +91,7 @@ def _create_mysql(name: str, params: dict[str, Any]) -> bool:
     create = MYSQL_CREATE.format(name=name.replace("`", "``"))
     try:
         with MySQLdb.connect(**connect) as db, db.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name]
-            )
+            cursor.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name])
             if cursor.fetchone():
                 return False
             # IF NOT EXISTS: another process may create it meanwhile.
