@@ -20,13 +20,16 @@ class AshObanConfig(AppConfig):
         from .dispatch import leader, stopping
         from .dispatch.cron import sync_on_migrate
         from .dispatch.wake import on_jobs_available
-        from .ledger import jobs_available
+        from .ledger import jobs_available, jobs_inserted
         from .registry import registry
+        from .worker import inline
 
         registry.collect()
         post_migrate.connect(sync_on_migrate, sender=self)
         # The ledger announces committed work; dispatch hands it to django-q2.
         jobs_available.connect(on_jobs_available, dispatch_uid="ash_oban_django.wake")
+        # Inline testing runs jobs as their insert commits (see worker/inline.py).
+        jobs_inserted.connect(inline.on_jobs_inserted, dispatch_uid="ash_oban_django.inline")
         # Every django-q2 worker process bids for the lead, and resigns it when the process
         # exits (see dispatch/leader.py).
         post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")

@@ -118,6 +118,13 @@ def _queues(value: Any) -> dict[str, dict[str, Any]]:
     return {queue: dict(spec) for queue, spec in value.items()}
 
 
+def _testing_mode(value: Any) -> str | None:
+    """A testing mode (see `worker.inline`), or None."""
+    if value not in (None, "inline", "manual"):
+        raise must.Invalid.must_be("'inline', 'manual' or None", value)
+    return value  # type: ignore[no-any-return]
+
+
 _TRUE_OR_FALSE = "Use True or False."
 
 
@@ -236,6 +243,16 @@ class Settings:
         "long after the leader dies (PostgreSQL and MariaDB/MySQL release the lead at once with "
         "the leader's connection). Must be above `STAGE_INTERVAL`. See "
         "[Operations](operations.md#maintenance-and-the-leader).",
+    )
+
+    TESTING: Setting[str | None] = Setting(
+        None,
+        _testing_mode,
+        hint="Use 'inline' (jobs run where they are inserted) or 'manual' (jobs wait for the "
+        "test helpers) in test settings only, or None.",
+        help='For test settings: `"inline"` runs each job in the process that inserts it, as '
+        'soon as the insert commits; `"manual"` leaves jobs in the ledger for the test helpers. '
+        "Either way nothing is handed to django-q2. See [Testing](testing.md#inline-mode).",
     )
 
     raw = staticmethod(raw)

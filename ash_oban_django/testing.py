@@ -1,10 +1,19 @@
 """Test helpers: run jobs in this process and assert what was enqueued.
 
-`drain_queues` runs Django tasks (`tasks.LedgerBackend`) like every other job, and
-`assert_enqueued` / `refute_enqueued` look for a task's waiting jobs.
+Everything runs in-process with no cluster, on SQLite, PostgreSQL and MariaDB/MySQL alike,
+inside the test's transaction:
 
-Everything runs in-process with no cluster, on SQLite and PostgreSQL alike, inside the
-test's transaction. Also a pytest plugin (installed with the package) with two fixtures:
+- `inline()` (or `ASH_OBAN["TESTING"] = "inline"`): each job runs as soon as its insert
+  commits, in the inserting process;
+- `perform_job(record, name, **options)`: one attempt of a declaration for a record;
+- `drain_queues(...)`, `schedule_and_run_triggers(...)`: run what waits, recursively;
+- `captured_jobs()`: the jobs a block of code inserted;
+- `assert_triggered` / `refute_triggered`, `assert_would_schedule` / `refute_would_schedule`;
+- `assert_enqueued` / `refute_enqueued`: a Django task's waiting jobs.
+
+They work on jobs of every kind alike, Django tasks (`tasks.LedgerBackend`) included, since
+every job goes through the same ledger and executor. Also a pytest plugin (installed with
+the package) with two fixtures:
 
 - `ash_oban`: the helpers below as methods, with dispatch to django-q2 turned off;
 - `ash_oban_drain`: `drain_queues` itself.
@@ -18,6 +27,7 @@ test's transaction. Also a pytest plugin (installed with the package) with two f
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .dispatch.wake import set_dispatch
@@ -66,13 +76,143 @@ def drain_queues(
     queues: Iterable[str] | str | None = None,
     with_scheduled: bool = False,
     with_recursion: bool = True,
+    with_safety: bool = True,
 ) -> Result:
-    """Run the jobs of `queues` (every queue when None) in this process until none is left."""
+    """Run the jobs of `queues` (every queue when None) in this process until none is left.
+
+    `with_safety=False` raises the error of the first job whose attempt fails instead of
+    recording it: that attempt leaves no trace (the job is as it was before it, `on_error`
+    has not run), so the test sees the exception and its traceback. Snoozes and cancels are
+    recorded as usual."""
     from .worker import drain
 
     if isinstance(queues, str):
         queues = [queues]
-    return drain(queues, with_scheduled=with_scheduled, with_recursion=with_recursion)
+    return drain(
+        queues,
+        with_scheduled=with_scheduled,
+        with_recursion=with_recursion,
+        with_safety=with_safety,
+    )
+
+
+@contextmanager
+def inline() -> Iterator[None]:
+    """Inside the block, each job runs in this process as soon as its insert commits (see
+    `ASH_OBAN["TESTING"] = "inline"` for a whole test run).
+
+    A job inserted outside a transaction runs before `run_trigger` returns; one inserted in
+    a transaction runs when it commits, and never when it rolls back. A test case's own
+    transaction counts as committed. Jobs due later (`schedule_in`, retries) wait for
+    `drain_queues(with_scheduled=True)`. The job object an insert returns is as inserted:
+    `refresh_from_db()` shows what the run made of it.
+
+    >>> with inline():
+    ...     job = run_trigger(order, "process")
+    >>> job.refresh_from_db(); job.state
+    'completed'
+    """
+    from .worker.inline import INLINE, testing_mode
+
+    with testing_mode(INLINE):
+        yield
+
+
+@contextmanager
+def captured_jobs() -> Iterator[list[Job]]:
+    """Yield a list that receives every job inserted inside the block, in insertion order,
+    each as it was inserted (refresh it to see what became of it). A duplicate that the
+    ledger did not insert (`job.conflict`) is not in it.
+
+    >>> with captured_jobs() as jobs:
+    ...     place_order(cart)
+    >>> [job.name for job in jobs]
+    ['shop.Order:process']
+    """
+    from .worker.inline import capturing
+
+    with capturing() as captured:
+        yield captured
+
+
+def perform_job(
+    record: Model | type[Model] | Job,
+    name: str | None = None,
+    *,
+    with_safety: bool = True,
+    **options: Any,
+) -> Job:
+    """Run one attempt of a declaration, in this process, and return the job as it left it.
+
+    - `perform_job(order, "process", **options)`: the worker job of trigger `process` for
+      the row `order`; `options` are those of `run_trigger` (`actor`, `tenant`,
+      `action_arguments`, `args`, `max_attempts`, ...).
+    - `perform_job(Order, "import_orders", actor=..., action_arguments=...)`: the job of a
+      scheduled action (or the scheduler job of a trigger), as `schedule` inserts it.
+    - `perform_job(job)`: an unsaved job built elsewhere (`build_trigger`, say).
+
+    The job is inserted and run at once, whatever its `scheduled_at`; the jobs it inserts
+    wait (or run, under `inline()`). When an equal job already waits (the same unique key),
+    that job is run instead. `with_safety=False` raises the attempt's error instead of
+    recording it, as for `drain_queues`.
+
+    >>> job = perform_job(order, "process", action_arguments={"rush": True})
+    >>> job.state, job.attempt
+    ('completed', 1)
+    """
+    from . import ledger
+    from .models import Job
+    from .states import RUNNABLE_STATES
+    from .worker.drain import attempt_now
+    from .worker.inline import INLINE, MANUAL, mode, run_pending, testing_mode
+
+    job = record if isinstance(record, Job) else _job_to_perform(record, name, options)
+    if isinstance(record, Job) and (name is not None or options):
+        raise TypeError("perform_job(job) takes the job alone: its options are on the job.")
+    if job.pk is not None:
+        raise ValueError(f"perform_job() runs a new job; job #{job.pk} is already in the ledger.")
+    inline_mode = mode() == INLINE
+    with testing_mode(MANUAL):  # neither run inline nor handed to django-q2 as it goes in
+        job = ledger.insert_one(job)
+    if job.conflict and job.state not in RUNNABLE_STATES:
+        raise ValueError(
+            f"An equal job is in the ledger and cannot run now: {_describe([job])}. "
+            "Pass other action_arguments, or delete that job."
+        )
+    candidates = ledger.jobs().filter(pk=job.pk, state__in=RUNNABLE_STATES)
+    ran = {each.pk: each for each in attempt_now(candidates, with_safety=with_safety)}
+    if job.pk not in ran:
+        raise RuntimeError(f"Job #{job.pk} was claimed by another worker before it could run.")
+    if inline_mode:
+        run_pending()
+    return ran[job.pk]
+
+
+def _job_to_perform(record: Model | type[Model], name: str | None, options: dict[str, Any]) -> Job:
+    """The unsaved job `perform_job` runs for a row (a trigger's worker job) or a model (the
+    job its cron inserts)."""
+    from django.db.models import Model
+
+    from .actors import store_actor
+    from .enqueue import build_trigger
+    from .enqueue.jobs import cron_job
+    from .registry import registry
+
+    if name is None:
+        raise TypeError("perform_job(record, name): name the trigger or scheduled action.")
+    if isinstance(record, type) and issubclass(record, Model):
+        unknown = set(options) - {"actor", "action_arguments"}
+        if unknown:
+            raise TypeError(
+                f"perform_job({record.__name__}, {name!r}) takes actor= and "
+                f"action_arguments= only, got {sorted(unknown)}."
+            )
+        return cron_job(
+            registry.get(record, name),
+            stored_actor=store_actor(options.get("actor")),
+            action_arguments=options.get("action_arguments"),
+        )
+    return build_trigger(record, name, **options)
 
 
 def _enqueued(record: Model, name: str, args_subset: dict[str, Any]) -> tuple[list[Job], list[Job]]:
@@ -229,6 +369,9 @@ class AshObanHelpers:
 
     schedule_and_run_triggers = staticmethod(schedule_and_run_triggers)
     drain_queues = staticmethod(drain_queues)
+    perform_job = staticmethod(perform_job)
+    inline = staticmethod(inline)
+    captured_jobs = staticmethod(captured_jobs)
     assert_triggered = staticmethod(assert_triggered)
     refute_triggered = staticmethod(refute_triggered)
     assert_would_schedule = staticmethod(assert_would_schedule)

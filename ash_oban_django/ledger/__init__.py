@@ -60,6 +60,7 @@ __all__ = [
     "job_values",
     "jobs",
     "jobs_available",
+    "jobs_inserted",
     "new_job",
     "node_name",
     "now",
@@ -83,6 +84,9 @@ BACKENDS: dict[str, type[Backend]] = {
 
 # Sent once a transaction that made jobs available commits: `queues={queue: count}`.
 jobs_available = Signal()
+# Sent as soon as rows are inserted, in the inserting transaction: `ids=[...]` of the new
+# jobs (a taken key is not among them). The test helpers listen (`captured_jobs`, inline).
+jobs_inserted = Signal()
 
 
 def database() -> str:
@@ -119,6 +123,8 @@ def insert_rows(rows: Rows, *, announce_available: bool = True) -> list[Inserted
     `announce_available=False` and announces its totals once.
     """
     inserted = engine().insert(rows)
+    if inserted:
+        jobs_inserted.send(Job, ids=[row[0] for row in inserted])
     if announce_available:
         announce(available_by_queue(inserted))
     return inserted

@@ -7,15 +7,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from .. import ledger
 from ..enqueue import Target, queues_of, resolve_target, schedule_declaration
+from ..exceptions import Cancel, Snooze, TriggerNoLongerApplies
 from ..ledger.queries import PAUSED
 from ..models import Job
 from ..states import RUNNABLE_STATES, Kind, State
 from .chunks import chunks_of, perform_chunk
-from .executor import perform
+from .executor import perform, perform_and_claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ def drain(
     with_recursion: bool = True,
     with_limit: int | None = None,
     on_job: Callable[[Job], None] | None = None,
+    with_safety: bool = True,
 ) -> Result:
     """Run the runnable jobs of `queues` (all when None) in this process, schedulers first,
     until none is left (`with_recursion`: including the jobs they insert; without it, only
@@ -113,7 +116,7 @@ def drain(
 
     `with_scheduled` also runs jobs scheduled for later (retries and snoozes included);
     `with_limit` caps how many jobs run in all; `on_job(job)` is called after each job runs
-    (progress bars).
+    (progress bars); `with_safety=False` raises a job's error (see `attempt_now`).
 
     A paused queue is skipped, as every claim skips it, from the next claim after the pause:
     the result's `queues_not_drained` names each paused queue whose jobs were left waiting.
@@ -123,7 +126,6 @@ def drain(
     if queue_list == []:
         return result  # nothing to drain (e.g. a model that declares no trigger)
     ran = 0
-    engine = ledger.engine()
     last_id = (
         None
         if with_recursion
@@ -135,16 +137,14 @@ def drain(
             candidates = candidates.filter(id__lte=last_id)
         # Schedulers first, then scheduled actions, then worker jobs and Django tasks.
         for kinds in ((Kind.SCHEDULER,), (Kind.ACTION,), (Kind.TRIGGER, Kind.TASK)):
-            claimed = engine.claim_matching(candidates.filter(kind__in=kinds), 1)
-            if claimed:
-                break
-        if not claimed:
-            break
-        if chunks_of(claimed[0]) is None:
-            ran_now = [perform(claimed[0])]
-        else:  # no waiting for a chunk to fill: what is runnable is all there is
             most = None if with_limit is None else with_limit - ran
-            ran_now = perform_chunk(claimed[0], wait=False, most=most)
+            ran_now = attempt_now(
+                candidates.filter(kind__in=kinds), with_safety=with_safety, most=most
+            )
+            if ran_now:
+                break
+        if not ran_now:
+            break
         for job in ran_now:
             result += Result.of(job)
             ran += 1
@@ -155,3 +155,38 @@ def drain(
         held = held.filter(id__lte=last_id)
     paused = held.order_by("queue").values_list("queue", flat=True).distinct()
     return result + Result(queues_not_drained=tuple(paused))
+
+
+# What a job's work may raise that is not a failure: the job was snoozed or cancelled.
+NOT_FAILURES = (Snooze, Cancel, TriggerNoLongerApplies)
+
+
+def attempt_now(
+    candidates: QuerySet[Job], *, with_safety: bool = True, most: int | None = None
+) -> list[Job]:
+    """Claim the first of `candidates` and run one attempt of it in this process; returns
+    the jobs run as the attempt left them: none when there was none to claim, and for a
+    chunked trigger's job its whole chunk (no waiting for it to fill; at most `most` jobs).
+
+    With `with_safety=False`, an attempt that fails raises the job's error instead: the
+    claim and the attempt roll back together, so nothing is recorded (the job is as it was,
+    and `on_error` has not run). A snooze or a cancel is recorded as usual, and so is every
+    outcome of a chunk, whose jobs run together."""
+    engine = ledger.engine()
+    if with_safety:
+        claimed = engine.claim_matching(candidates, 1)
+        if not claimed:
+            return []
+        if chunks_of(claimed[0]) is not None:
+            return perform_chunk(claimed[0], wait=False, most=most)
+        return [perform(claimed[0])]
+    with transaction.atomic(using=engine.alias):
+        claimed = engine.claim_matching(candidates, 1)
+        if not claimed:
+            return []
+        if chunks_of(claimed[0]) is not None:
+            return perform_chunk(claimed[0], wait=False, most=most)
+        performed = perform_and_claim(claimed[0])
+        if performed.error is not None and not isinstance(performed.error, NOT_FAILURES):
+            raise performed.error
+        return [performed.job]

@@ -11,17 +11,31 @@ import pytest
 from django.db.models import Q
 from django_q.models import OrmQ
 
-from ash_oban_django import Trigger, register, run_trigger
+from ash_oban_django import (
+    ScheduledAction,
+    Trigger,
+    build_trigger,
+    register,
+    run_trigger,
+    run_triggers,
+    schedule,
+)
 from ash_oban_django.dispatch.wake import set_dispatch
+from ash_oban_django.models import Job
 from ash_oban_django.testing import (
     AshObanHelpers,
     assert_triggered,
     assert_would_schedule,
+    captured_jobs,
     drain_queues,
+    inline,
+    perform_job,
     refute_triggered,
     refute_would_schedule,
 )
 from ash_oban_django.worker import Result
+from tests.integration.worker.test_executor import Failing, Snoozing
+from tests.integration.worker.test_inline import Spawning
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -175,6 +189,9 @@ def test_ash_oban__offers_every_helper(ash_oban: AshObanHelpers, ash_oban_drain:
     assert names == [
         "schedule_and_run_triggers",
         "drain_queues",
+        "perform_job",
+        "inline",
+        "captured_jobs",
         "assert_triggered",
         "refute_triggered",
         "assert_would_schedule",
@@ -183,3 +200,172 @@ def test_ash_oban__offers_every_helper(ash_oban: AshObanHelpers, ash_oban_drain:
         "refute_enqueued",
     ]
     assert ash_oban_drain is drain_queues
+
+
+@pytest.fixture
+def declared(ash_oban: Any) -> Iterator[Trigger]:
+    """Widget's `finish` trigger (with a cron) and its `nightly` scheduled action."""
+    trigger = Trigger("finish", where=Q(done=False), worker_name="testapp.Widget:finish")
+    with register(
+        Widget,
+        triggers=[trigger],
+        scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")],
+    ):
+        yield trigger
+
+
+@pytest.fixture
+def spawning(ash_oban: Any) -> Iterator[None]:
+    with register(
+        Spawning,
+        triggers=[
+            Trigger("spawn", scheduler_cron=None),
+            Trigger("finish", where=Q(done=False), scheduler_cron=None),
+        ],
+    ):
+        yield
+
+
+def state_of(job: Job) -> str:
+    job.refresh_from_db()
+    return job.state
+
+
+def test_captured_jobs__lists_the_jobs_inserted_in_the_block_in_order(declared: Trigger) -> None:
+    before = run_trigger(Widget.objects.create(), "finish")
+    first, second = Widget.objects.create(), Widget.objects.create()
+    with captured_jobs() as jobs:
+        one = run_trigger(first, "finish")
+        duplicate = run_trigger(first, "finish")
+        run_triggers([second], "finish", action_arguments={"speed": 1})
+        schedule(Widget, "nightly")
+    assert duplicate.conflict and before not in jobs
+    assert [(job.name, job.object_pk, job.state) for job in jobs] == [
+        ("testapp.Widget:finish", str(first.pk), "available"),
+        ("testapp.Widget:finish", str(second.pk), "available"),
+        ("testapp.Widget:nightly", "", "available"),
+    ]
+    assert jobs[0].pk == one.pk and jobs[1].args == {"action_arguments": {"speed": 1}}
+    with captured_jobs() as later:
+        pass
+    assert later == [] and len(jobs) == 3  # the block's list is closed when it ends
+
+
+def test_captured_jobs__blocks_nest(declared: Trigger) -> None:
+    with captured_jobs() as outer:
+        run_trigger(Widget.objects.create(), "finish")
+        with captured_jobs() as inner:
+            run_trigger(Widget.objects.create(), "finish")
+    assert (len(outer), len(inner)) == (2, 1) and outer[1].pk == inner[0].pk
+
+
+def test_perform_job__runs_one_attempt_of_a_trigger_for_a_row(declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    job = perform_job(widget, "finish", action_arguments={"speed": 3})
+    widget.refresh_from_db()
+    assert (job.state, job.attempt, job.kind) == ("completed", 1, "trigger")
+    assert widget.done and widget.note == "[('speed', 3)]"
+    assert Job.objects.get(pk=job.pk).state == "completed"
+
+
+def test_perform_job__a_failure_is_recorded_and_returned(ash_oban: Any) -> None:
+    with register(Failing, triggers=[Trigger("finish", scheduler_cron=None, max_attempts=3)]):
+        widget = Failing.objects.create()
+        job = perform_job(widget, "finish")
+        assert (job.state, job.attempt) == ("retryable", 1)
+        assert job.errors[0]["error"] == f"RuntimeError: boom {widget.pk}"
+        last = perform_job(Failing.objects.create(), "finish", max_attempts=1)
+        assert last.state == "discarded"
+
+
+def test_perform_job__without_safety_raises_and_records_nothing(ash_oban: Any) -> None:
+    trigger = Trigger("finish", scheduler_cron=None, max_attempts=1, on_error="mark_errored")
+    with register(Failing, triggers=[trigger]):
+        widget = Failing.objects.create()
+        with pytest.raises(RuntimeError, match=f"boom {widget.pk}"):
+            perform_job(widget, "finish", with_safety=False)
+    (job,) = Job.objects.all()
+    assert (job.state, job.attempt, job.errors) == ("available", 0, [])
+    widget.refresh_from_db()
+    assert not widget.errored  # on_error did not run
+
+
+def test_perform_job__runs_a_scheduled_action_and_a_scheduler(declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    action = perform_job(Widget, "nightly", action_arguments={"full": True})
+    assert (action.kind, action.state) == ("action", "completed")
+    assert Widget.objects.get(name="nightly").note == "[('full', True)] last_attempt=True"
+    scheduler = perform_job(Widget, "finish")
+    assert (scheduler.kind, scheduler.state) == ("scheduler", "completed")
+    # One attempt: the worker jobs the scheduler inserted wait.
+    assert Job.objects.get(kind="trigger", object_pk=str(widget.pk)).state == "available"
+
+
+def test_perform_job__runs_a_job_built_elsewhere(declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    job = perform_job(build_trigger(widget, "finish", priority=0))
+    assert (job.state, job.priority) == ("completed", 0)
+    with pytest.raises(TypeError, match="takes the job alone"):
+        perform_job(build_trigger(widget, "finish"), "finish")
+
+
+def test_perform_job__an_equal_waiting_job_is_run_instead(declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    waiting = run_trigger(widget, "finish")
+    job = perform_job(widget, "finish")
+    assert job.pk == waiting.pk and job.state == "completed"
+    assert Job.objects.count() == 1
+
+
+def test_perform_job__a_row_that_no_longer_matches_is_cancelled(declared: Trigger) -> None:
+    job = perform_job(Widget.objects.create(done=True), "finish")
+    assert job.state == "cancelled" and "no longer" in job.meta["cancel_reason"]
+
+
+def test_perform_job__refuses_what_it_cannot_run(declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    with pytest.raises(TypeError, match="name the trigger"):
+        perform_job(widget)
+    with pytest.raises(TypeError, match=r"takes actor= and action_arguments= only, got \['tags'\]"):
+        perform_job(Widget, "nightly", tags=["x"])
+    with pytest.raises(ValueError, match="already in the ledger"):
+        perform_job(run_trigger(widget, "finish"))
+
+
+def test_perform_job__under_inline_the_jobs_it_inserts_run_too(spawning: None) -> None:
+    row = Spawning.objects.create()
+    with inline():
+        job = perform_job(row, "spawn")
+    assert job.state == "completed"
+    assert Job.objects.get(name="testapp.Spawning:finish").state == "completed"
+
+
+def test_drain_queues__without_safety_raises_the_jobs_error_and_records_nothing(
+    ash_oban: Any,
+) -> None:
+    trigger = Trigger("finish", scheduler_cron=None, max_attempts=1, on_error="mark_errored")
+    with register(Failing, triggers=[trigger]):
+        widget = Failing.objects.create()
+        job = run_trigger(widget, "finish")
+        with pytest.raises(RuntimeError, match=f"boom {widget.pk}") as raised:
+            drain_queues(with_safety=False)
+        assert "in finish" in str(raised.traceback[-1])  # the action's own frame
+        job.refresh_from_db()
+        assert (job.state, job.attempt, job.errors) == ("available", 0, [])
+        assert not Failing.objects.get(pk=widget.pk).errored
+        assert drain_queues().success == 1  # with safety: recorded, on_error handles it
+
+
+def test_drain_queues__without_safety_records_a_snooze(ash_oban: Any) -> None:
+    with register(Snoozing, triggers=[Trigger("finish", scheduler_cron=None)]):
+        job = run_trigger(Snoozing.objects.create(), "finish")
+        assert drain_queues(with_safety=False).snoozed == 1
+    assert state_of(job) == "scheduled"
+
+
+def test_ash_oban_fixture__has_the_new_helpers(ash_oban: AshObanHelpers, declared: Trigger) -> None:
+    widget = Widget.objects.create()
+    with ash_oban.captured_jobs() as jobs, ash_oban.inline():
+        run_trigger(widget, "finish")
+    assert len(jobs) == 1 and state_of(jobs[0]) == "completed"
+    assert ash_oban.perform_job(Widget, "nightly").state == "completed"
