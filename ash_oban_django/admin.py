@@ -64,7 +64,8 @@ class JobAdmin(_ModelAdmin):
         "last_error",
     ]
     list_filter = ["state", "queue", "name", "kind", TagFilter]
-    search_fields = ["=object_pk", "name"]
+    # `meta` is searched as JSON text: `customer-42` finds {"request": "customer-42"}.
+    search_fields = ["=object_pk", "name", "meta"]
     date_hierarchy = "inserted_at"
     ordering = ["-inserted_at", "-id"]
     actions = ["retry_jobs", "cancel_jobs", "delete_selected"]

@@ -195,22 +195,23 @@ def _job_to_perform(record: Model | type[Model], name: str | None, options: dict
 
     from .actors import store_actor
     from .enqueue import build_trigger
-    from .enqueue.jobs import cron_job
+    from .enqueue.jobs import checked_meta, cron_job
     from .registry import registry
 
     if name is None:
         raise TypeError("perform_job(record, name): name the trigger or scheduled action.")
     if isinstance(record, type) and issubclass(record, Model):
-        unknown = set(options) - {"actor", "action_arguments"}
+        unknown = set(options) - {"actor", "action_arguments", "meta"}
         if unknown:
             raise TypeError(
-                f"perform_job({record.__name__}, {name!r}) takes actor= and "
-                f"action_arguments= only, got {sorted(unknown)}."
+                f"perform_job({record.__name__}, {name!r}) takes actor=, action_arguments= "
+                f"and meta= only, got {sorted(unknown)}."
             )
         return cron_job(
             registry.get(record, name),
             stored_actor=store_actor(options.get("actor")),
             action_arguments=options.get("action_arguments"),
+            meta=checked_meta(options.get("meta")),
         )
     return build_trigger(record, name, **options)
 

@@ -16,10 +16,10 @@ from ..declarations import Trigger
 from ..ledger.rows import check_json
 from ..models import Job
 from ..registry import Registered, RegisteredAction, RegisteredTrigger, registry
-from .jobs import cron_job, worker_job
+from .jobs import checked_meta, cron_job, worker_job
 
 JOB_OPTIONS = frozenset(
-    {"queue", "priority", "scheduled_at", "schedule_in", "max_attempts", "tags"}
+    {"queue", "priority", "scheduled_at", "schedule_in", "max_attempts", "tags", "meta"}
 )
 
 
@@ -30,6 +30,8 @@ def _job_options(options: dict[str, Any]) -> dict[str, Any]:
             f"Unknown job option(s) {sorted(unknown)}; the options are {sorted(JOB_OPTIONS)}."
         )
     options = dict(options)
+    if "meta" in options:
+        options["meta"] = checked_meta(options["meta"])
     if "schedule_in" in options:
         options["scheduled_at"] = ledger.schedule_in(float(options.pop("schedule_in")))
     return options
@@ -115,6 +117,10 @@ def run_trigger(
 ) -> Job:
     """Insert the worker job of `trigger` for `record` now.
 
+    `job_options`: `queue`, `priority`, `scheduled_at`, `schedule_in` (seconds),
+    `max_attempts`, `tags`, and `meta`: a dict of JSON values stored on the job (shown and
+    searchable in the admin), not passed to the action and not part of its unique key.
+
     The job is unique per (trigger, row, tenant, arguments) while incomplete: inserting it
     again with the same `action_arguments` and `args` returns the existing job with
     `job.conflict` set; other arguments make another job.
@@ -162,10 +168,12 @@ def schedule(
     *,
     actor: Any = None,
     action_arguments: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Job:
-    """Insert the scheduler job of a trigger, or the job of a scheduled action, now."""
+    """Insert the scheduler job of a trigger, or the job of a scheduled action, now.
+    `meta` is stored on the job (shown in the admin), not passed to the action."""
     return schedule_declaration(
-        registry.get(model, name), actor=actor, action_arguments=action_arguments
+        registry.get(model, name), actor=actor, action_arguments=action_arguments, meta=meta
     )
 
 
@@ -175,12 +183,17 @@ def schedule_declaration(
     actor: Any = None,
     action_arguments: dict[str, Any] | None = None,
     slot: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Job:
     """Insert the job the declaration's cron inserts (unique: a second one is a conflict),
     for the cron `slot` when a cron fires it."""
     check_json("action_arguments", action_arguments)
     job = cron_job(
-        entry, stored_actor=store_actor(actor), action_arguments=action_arguments, slot=slot
+        entry,
+        stored_actor=store_actor(actor),
+        action_arguments=action_arguments,
+        slot=slot,
+        meta=checked_meta(meta),
     )
     return ledger.insert_one(job)
 

@@ -27,6 +27,30 @@ from ..states import Kind
 logger = logging.getLogger("ash_oban_django")
 
 
+# The `meta` keys the ledger writes as a job runs (a snooze count, a cancel's reason, how
+# on_error ended it): metadata given at insert may not use them.
+LEDGER_META_KEYS = frozenset({"snoozed", "cancel_reason", "on_error"})
+
+
+def checked_meta(meta: Any) -> dict[str, Any] | None:
+    """`meta` given at insert, checked: a dict with string keys that JSON can store, none
+    of them `LEDGER_META_KEYS`. Raises `ValueError` saying what to change."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict) or not all(isinstance(key, str) for key in meta):
+        raise ValueError(f"`meta` must be a dict with string keys, got {meta!r}")
+    problem = json_problem(meta)
+    if problem is not None:
+        raise ValueError(f"`meta` must hold JSON values only: {problem}")
+    taken = sorted(LEDGER_META_KEYS & set(meta))
+    if taken:
+        raise ValueError(
+            f"`meta` may not use the key(s) {taken}: the ledger writes them as the job runs. "
+            "Use other names."
+        )
+    return dict(meta)
+
+
 class UnstorableValue(ValueError):
     """A row's `read_metadata` or `extra_args` gave a value the job's args cannot hold."""
 
@@ -75,6 +99,7 @@ def job_row(
         once=trigger.trigger_once,
         scheduled_at=options.get("scheduled_at"),
         at=at,
+        meta=options.get("meta"),
     )
 
 
@@ -131,6 +156,7 @@ def cron_job(
     stored_actor: Any = None,
     action_arguments: dict[str, Any] | None = None,
     slot: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Job:
     """The job a declaration's cron inserts: a trigger's scheduler job, or a scheduled
     action's job. It covers every tenant (a scheduled action fans out when it runs).
@@ -170,6 +196,7 @@ def cron_job(
         args=args,
         tags=entry.declaration.tags,
         once=slot is not None,
+        meta=meta,
     )
 
 

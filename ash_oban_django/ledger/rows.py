@@ -52,9 +52,10 @@ def job_values(
     once: bool = False,
     scheduled_at: datetime | None = None,
     at: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The column values of a new job, inserted `at` (now). `bound=False` marks a
-    scheduler/action job that covers all tenants."""
+    scheduler/action job that covers all tenants; `meta` is the caller's metadata."""
     at = at or now()
     due = scheduled_at or at
     args = args or {}
@@ -70,7 +71,7 @@ def job_values(
         "args_key": args_key(args),
         "once": once,
         "args": args,
-        "meta": {},
+        "meta": dict(meta or {}),
         "tags": list(tags),
         "attempt": 0,
         "errors": [],

@@ -326,7 +326,7 @@ def test_perform_job__refuses_what_it_cannot_run(declared: Trigger) -> None:
     widget = Widget.objects.create()
     with pytest.raises(TypeError, match="name the trigger"):
         perform_job(widget)
-    with pytest.raises(TypeError, match=r"takes actor= and action_arguments= only, got \['tags'\]"):
+    with pytest.raises(TypeError, match=r"action_arguments= and meta= only, got \['tags'\]"):
         perform_job(Widget, "nightly", tags=["x"])
     with pytest.raises(ValueError, match="already in the ledger"):
         perform_job(run_trigger(widget, "finish"))
