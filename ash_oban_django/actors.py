@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .conf import settings
+from .declarations import Declaration
 
 
 @runtime_checkable
@@ -36,32 +37,38 @@ class UserPersister:
         return get_user_model()._default_manager.get(pk=value["pk"])
 
 
-def get_persister() -> ActorPersister | None:
-    path = settings.ACTOR_PERSISTER
-    if not path:
+def get_persister(declaration: Declaration | None = None) -> ActorPersister | None:
+    """The persister of `declaration`'s jobs: its `actor_persister`, else the setting's."""
+    source: Any = getattr(declaration, "actor_persister", None) or settings.ACTOR_PERSISTER
+    if not source:
         return None
-    persister = import_string(path)
+    persister = import_string(source) if isinstance(source, str) else source
     found: ActorPersister = persister() if isinstance(persister, type) else persister
     return found
 
 
-def store_actor(actor: Any) -> Any:
-    """JSON for `actor`, for a job's args. An actor with no persister is an error."""
+def store_actor(actor: Any, declaration: Declaration | None = None) -> Any:
+    """JSON for `actor`, for the args of a job of `declaration`. An actor with no
+    persister is an error."""
     if actor is None:
         return None
-    persister = get_persister()
+    persister = get_persister(declaration)
     if persister is None:
         raise ImproperlyConfigured(
             "An actor was passed but no actor persister is configured, so it cannot be stored "
             "on the job. Set ASH_OBAN['ACTOR_PERSISTER'] (for users: "
-            "'ash_oban_django.actors.UserPersister')."
+            "'ash_oban_django.actors.UserPersister'), or the declaration's actor_persister."
         )
     return persister.store(actor)
 
 
-def lookup_actor(value: Any) -> Any:
-    """The actor for a job's stored value; `lookup(None)` gives the default actor."""
-    persister = get_persister()
+def lookup_actor(value: Any, declaration: Declaration | None = None) -> Any:
+    """The actor for a job's stored value. A job that carries none gets the declaration's
+    `default_actor` (called, when it is a callable), else the persister's `lookup(None)`."""
+    default = getattr(declaration, "default_actor", None)
+    if value is None and default is not None:
+        return default() if callable(default) else default
+    persister = get_persister(declaration)
     if persister is None:
         return None
     return persister.lookup(value)

@@ -10,9 +10,11 @@ the documentation's option tables) and the check run on construction.
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
 import sys
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
 from enum import StrEnum
@@ -125,6 +127,48 @@ def _cron(value: Any) -> str:
     if len(expanded.split()) != 5 or not croniter.is_valid(expanded):
         raise Invalid.must_be("a valid 5-field cron string such as '*/5 * * * *'", value)
     return expanded
+
+
+def _time_zone(value: Any) -> str:
+    """An IANA time zone name that this machine's time zone database knows."""
+    must = "an IANA time zone name such as 'Europe/Paris'"
+    if not isinstance(value, str) or not value:
+        raise Invalid.must_be(f"{must}, or None", value)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise Invalid.must_be(
+            f"{must} (unknown to the time zone database; where the system has none, "
+            "pip install tzdata)",
+            value,
+        ) from None
+    return value
+
+
+def _value_or_zero_argument_callable(value: Any) -> Any:
+    if callable(value):
+        try:
+            inspect.signature(value).bind()
+        except TypeError:
+            raise Invalid.must_be("a value, or a callable that takes no arguments", value) from None
+        except ValueError:  # no signature to read (some builtins): taken as it is
+            pass
+    return value
+
+
+_PERSISTER = "a dotted path of an ActorPersister, an ActorPersister, or None"
+
+
+def _persister(value: Any) -> Any:
+    """A dotted path (imported by the system checks, E026), or an object with `store` and
+    `lookup`, or a class of one."""
+    if isinstance(value, str):
+        if "." not in value:
+            raise Invalid.must_be(_PERSISTER, value)
+        return value
+    if not all(callable(getattr(value, method, None)) for method in ("store", "lookup")):
+        raise Invalid.must_be(_PERSISTER, value)
+    return value
 
 
 def option(
@@ -260,6 +304,32 @@ JOB_OPTIONS: dict[str, Callable[..., Any]] = {
     "timeout": _timeout_option,
     "tags": _tags,
 }
+
+
+_default_actor = partial(
+    option,
+    None,
+    help="Actor of the declaration's jobs that carry none: a value, or a callable with no "
+    "arguments called at each attempt (`current_job().actor` is what it gives); `None` asks "
+    "the actor persister's `lookup(None)`.",
+    check=_value_or_zero_argument_callable,
+)
+
+_actor_persister = partial(
+    option,
+    None,
+    help="ActorPersister that stores and looks up the actors of the declaration's jobs (a "
+    "dotted path, a class or an instance), instead of `ASH_OBAN['ACTOR_PERSISTER']`.",
+    check=optional(_persister),
+)
+
+_timezone = partial(
+    option,
+    None,
+    help="IANA time zone name (e.g. `'Europe/Paris'`) the cron is read in, for its slots "
+    "and next run; `None` uses the project's `TIME_ZONE`.",
+    check=optional(_time_zone),
+)
 
 
 def _problem() -> Any:
@@ -412,6 +482,7 @@ class Trigger:
         "come from `run_trigger()`.",
         check=optional(_cron),
     )
+    timezone: str | None = _timezone()
     queue: str | None = _queue()
     scheduler_queue: str | None = option(
         None,
@@ -486,6 +557,8 @@ class Trigger:
         "(`actor.has_perm(permission, record)`) when the job carries an actor.",
         check=optional(text("an 'app_label.codename' string or None", _PERMISSION)),
     )
+    default_actor: Any = _default_actor()
+    actor_persister: Any = _actor_persister()
     list_tenants: ListTenants | None = _list_tenants_option()
     use_tenant_from_record: bool = option(
         False,
@@ -538,6 +611,7 @@ class ScheduledAction:
         check=_cron,
     )
     _: KW_ONLY
+    timezone: str | None = _timezone()
     action: str | None = _action()
     action_input: Mapping[str, Any] = _action_input()
     queue: str | None = _queue()
@@ -550,6 +624,8 @@ class ScheduledAction:
     backoff: Backoff | None = _backoff()
     timeout: float | None = _timeout_option()
     state: DeclarationState | StateValue = _state_option()
+    default_actor: Any = _default_actor()
+    actor_persister: Any = _actor_persister()
     list_tenants: ListTenants | None = _list_tenants_option()
     debug: bool = _debug()
     tags: tuple[str, ...] = _tags()

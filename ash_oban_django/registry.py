@@ -9,15 +9,18 @@ would share one are refused, and the message says where both come from.
 from __future__ import annotations
 
 import sys
+import zoneinfo
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from enum import Enum
 from types import TracebackType
 from typing import Any
 
 from django.apps import apps
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 
 from .conf import settings
 from .declarations import DeclarationState, ScheduledAction, Trigger
@@ -98,6 +101,12 @@ class Registered(ABC):
     @abstractmethod
     def cron(self) -> str | None:
         """The declaration's cron, or None when nothing fires on a clock."""
+
+    @property
+    def cron_timezone(self) -> tzinfo:
+        """The time zone the cron is read in: the declaration's, else `TIME_ZONE`."""
+        name = self.declaration.timezone
+        return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
 
     @property
     @abstractmethod

@@ -9,13 +9,18 @@ stable names of waiting jobs that no declaration has any more (a rename without 
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
+from datetime import datetime
 
+from croniter import croniter
 from django.core.management.base import OutputWrapper
 from django.db.models import Case, Count, Q, Value, When
+from django.utils import timezone
 from rich.console import Console
 
 from . import ledger
+from .declarations import DeclarationState
 from .models import Job
 from .registry import RegisteredTrigger, registry
 from .states import INCOMPLETE_STATES, ON_ERROR_HANDLED, Kind, State
@@ -49,6 +54,23 @@ class DeclarationRow:
     scheduler_queue: str | None
     worker_name: str
     scheduler_name: str | None  # None: no scheduler (a trigger without cron, or an action)
+    timezone: str | None = None  # the cron's own time zone; None: TIME_ZONE
+
+    def next_run(self, at: datetime) -> datetime | None:
+        """When the cron fires next after `at`, in its time zone (see `next_run`)."""
+        return next_run(self.cron, self.state, at, self.timezone)
+
+
+def next_run(
+    cron: str | None, state: str, at: datetime, zone: str | None = None
+) -> datetime | None:
+    """When `cron`, read in time zone `zone` (an IANA name; None: `TIME_ZONE`), fires next
+    after `at`; None without a cron or when not active."""
+    if cron is None or state != DeclarationState.ACTIVE:
+        return None
+    local = timezone.localtime(at, zoneinfo.ZoneInfo(zone) if zone else None)
+    found: datetime = croniter(cron, local).get_next(datetime)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +101,7 @@ def declarations_table() -> list[DeclarationRow]:
                 scheduler_queue=scheduler_queue,
                 worker_name=entry.worker_name,
                 scheduler_name=scheduler_name,
+                timezone=entry.declaration.timezone if entry.cron is not None else None,
             )
         )
     return rows

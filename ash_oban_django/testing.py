@@ -207,9 +207,10 @@ def _job_to_perform(record: Model | type[Model], name: str | None, options: dict
                 f"perform_job({record.__name__}, {name!r}) takes actor=, action_arguments= "
                 f"and meta= only, got {sorted(unknown)}."
             )
+        entry = registry.get(record, name)
         return cron_job(
-            registry.get(record, name),
-            stored_actor=store_actor(options.get("actor")),
+            entry,
+            stored_actor=store_actor(options.get("actor"), entry.declaration),
             action_arguments=options.get("action_arguments"),
             meta=checked_meta(options.get("meta")),
         )

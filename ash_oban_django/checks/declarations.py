@@ -18,6 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Manager, Model, QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from ..conf import settings
 from ..declarations import DeclarationState
@@ -52,6 +53,7 @@ from .ids import (
     E017,
     E019,
     E025,
+    E026,
     W001,
     CheckId,
 )
@@ -448,7 +450,38 @@ def _check_cron_name(entry: Registered) -> Messages:
     ]
 
 
+def _check_actor_persister(entry: Registered) -> Messages:
+    path = entry.declaration.actor_persister
+    if not isinstance(path, str):
+        return []  # an object: its `store` and `lookup` were checked at declaration
+    hint = (
+        "Set actor_persister to the dotted path of an ActorPersister (an object or class with "
+        "store(actor) and lookup(value)), e.g. 'ash_oban_django.actors.UserPersister'."
+    )
+    try:
+        found = import_string(path)
+    except Exception as exc:
+        return [
+            E026.message(
+                f"{entry.label}: actor_persister {path!r} cannot be imported "
+                f"({type(exc).__name__}: {exc}).",
+                hint,
+                entry.model,
+            )
+        ]
+    if not all(callable(getattr(found, method, None)) for method in ("store", "lookup")):
+        return [
+            E026.message(
+                f"{entry.label}: actor_persister {path!r} has no store() and lookup().",
+                hint,
+                entry.model,
+            )
+        ]
+    return []
+
+
 _ENTRY_CHECKS: tuple[Callable[[Any], Messages], ...] = (
+    _check_actor_persister,
     _check_crons,
     _check_chunks,
     _check_filters,

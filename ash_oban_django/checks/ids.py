@@ -79,6 +79,8 @@ E023 = CheckId("ash_oban_django.E023", checks.Error)
 E024 = CheckId("ash_oban_django.E024", checks.Error)
 # a trigger's `chunks` that cannot work (bulk action, read_metadata, fill timeout)
 E025 = CheckId("ash_oban_django.E025", checks.Error)
+# a declaration's `actor_persister` cannot be imported or is no ActorPersister
+E026 = CheckId("ash_oban_django.E026", checks.Error)
 # stable names not pinned
 W001 = CheckId("ash_oban_django.W001", checks.Warning)
 # a django-q2 cluster's `retry` is not above its `timeout`

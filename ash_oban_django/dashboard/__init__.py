@@ -6,6 +6,7 @@
 - `views`: the pages and their URLs, which the job admin serves (`admin.py`).
 """
 
+from ..status import next_run  # a cron's next run, as `ash_oban_status` shows it
 from .data import (
     Cluster,
     DeclarationStatus,
@@ -16,7 +17,6 @@ from .data import (
     declarations,
     known_queues,
     latest_failures,
-    next_run,
     nodes,
     queue_rows,
     running_clusters,

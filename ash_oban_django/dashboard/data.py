@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from croniter import croniter
 from django.db.models import Count, Min
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -23,7 +22,6 @@ from django.utils.text import Truncator
 
 from .. import ledger
 from ..conf import settings
-from ..declarations import DeclarationState
 from ..dispatch.maintenance import LEASE
 from ..ledger.peer import peers
 from ..models import Job, Peer
@@ -225,19 +223,9 @@ def latest_failures(limit: int = FAILURES) -> list[Failure]:
     return sorted(found, key=lambda f: f.at or epoch, reverse=True)[:limit]
 
 
-def next_run(cron: str | None, state: str, at: datetime) -> datetime | None:
-    """When an active cron fires next; None without a cron or when not active."""
-    if cron is None or state != DeclarationState.ACTIVE:
-        return None
-    nxt: datetime = croniter(cron, timezone.localtime(at)).get_next(datetime)
-    return nxt
-
-
 def declarations(at: datetime | None = None) -> list[DeclarationStatus]:
     at = at or ledger.now()
-    return [
-        DeclarationStatus(row, next_run(row.cron, row.state, at)) for row in declarations_table()
-    ]
+    return [DeclarationStatus(row, row.next_run(at)) for row in declarations_table()]
 
 
 def nodes(at: datetime | None = None) -> Nodes:

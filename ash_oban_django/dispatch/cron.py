@@ -6,14 +6,17 @@ The leader fires due crons every `STAGE_INTERVAL` (`CronFiring.fire_due`), so a 
 within about a second of its time. The `Schedule` rows are the registration django-q2's admin
 shows, and a fallback: their function, `tasks.cron_tick`, fires the same slot. A slot's job
 is unique (see `enqueue.jobs.cron_job`), so however many paths fire a slot, it runs once.
-Crons read the project's `TIME_ZONE`, as django-q2 does.
+Crons read the project's `TIME_ZONE`, as django-q2 does, unless the declaration names its
+own `timezone`. django-q2 reads every row's cron in `TIME_ZONE`, so the row of a cron with a
+time zone of its own fires at other times than its slots: its tick fires only a slot due
+within `SLOT_GRACE`, and the leader fires the others.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from croniter import croniter
@@ -44,9 +47,10 @@ OUR_FUNCTIONS = (CRON_TICK, MAINTAIN)
 SLOT_GRACE = 60.0
 
 
-def due_slot(cron: str, at: datetime) -> datetime:
-    """The latest time at or before `at` that `cron` fires at."""
-    local = timezone.localtime(at)
+def due_slot(cron: str, at: datetime, zone: tzinfo | None = None) -> datetime:
+    """The latest time at or before `at` that `cron`, read in time zone `zone` (default:
+    `TIME_ZONE`), fires at."""
+    local = timezone.localtime(at, zone)
     # croniter's get_prev is strictly before its start: start just after `at`.
     slot: datetime = croniter(cron, local + timedelta(microseconds=1)).get_prev(datetime)
     return slot
@@ -57,7 +61,7 @@ def fire(entry: Registered, at: datetime, *, grace: float | None = None) -> Job 
     `grace` seconds; returns the job (with `conflict` set when the slot was already fired)."""
     if entry.cron is None or entry.state != DeclarationState.ACTIVE:
         return None
-    slot = due_slot(entry.cron, at)
+    slot = due_slot(entry.cron, at, entry.cron_timezone)
     if grace is not None and (at - slot).total_seconds() > grace:
         return None
     return schedule_declaration(entry, slot=slot)
@@ -77,7 +81,7 @@ class CronFiring:
         for entry in registry.entries():
             if entry.cron is None or entry.state != DeclarationState.ACTIVE:
                 continue
-            slot = due_slot(entry.cron, at)
+            slot = due_slot(entry.cron, at, entry.cron_timezone)
             if self.fired.get(entry.cron_name) == slot:
                 continue
             try:

@@ -70,7 +70,10 @@ def cron_tick(stable_name: str) -> None:
             )
             return
         entry, _ = found
-        cron.fire(entry, ledger.now())
+        # django-q2 fires the row in TIME_ZONE: a cron read in another zone takes only the
+        # slot due now, never one that was due hours ago (see `cron`).
+        own_zone = entry.declaration.timezone is not None
+        cron.fire(entry, ledger.now(), grace=cron.SLOT_GRACE if own_zone else None)
     except Exception:
         logger.exception("Cron tick for %r failed", stable_name)
 

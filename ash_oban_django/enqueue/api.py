@@ -54,9 +54,7 @@ def build_trigger(
     {'rush': True}
     """
     check_arguments(action_arguments, args, tenant)
-    return _worker_job(
-        record, trigger, store_actor(actor), tenant, action_arguments, args, job_options
-    )
+    return _worker_job(record, trigger, actor, {}, tenant, action_arguments, args, job_options)
 
 
 def check_arguments(action_arguments: Any, args: Any, tenant: Any) -> None:
@@ -67,10 +65,20 @@ def check_arguments(action_arguments: Any, args: Any, tenant: Any) -> None:
     check_json("tenant", tenant)
 
 
+def stored_actor(actor: Any, entry: Registered, stored: dict[int, Any]) -> Any:
+    """`actor` as the declaration's persister stores it, stored once per declaration (in
+    `stored`) however many rows get a job."""
+    key = id(entry.declaration)
+    if key not in stored:
+        stored[key] = store_actor(actor, entry.declaration)
+    return stored[key]
+
+
 def _worker_job(
     record: Model,
     trigger: str | Trigger,
-    stored_actor: Any,
+    actor: Any,
+    stored: dict[int, Any],
     tenant: Any,
     action_arguments: dict[str, Any] | None,
     args: dict[str, Any] | None,
@@ -82,7 +90,7 @@ def _worker_job(
         entry,
         record,
         tenant,
-        stored_actor,
+        stored_actor(actor, entry, stored),
         action_arguments=action_arguments,
         extra=args,
         **_job_options(job_options),
@@ -154,9 +162,9 @@ def run_triggers(
     """Insert the worker jobs of many rows with one statement; duplicates come back with
     `conflict` set (and no pk)."""
     check_arguments(action_arguments, args, tenant)
-    stored_actor = store_actor(actor)
+    stored: dict[int, Any] = {}  # the actor, stored once per declaration
     jobs = [
-        _worker_job(record, trigger, stored_actor, tenant, action_arguments, args, job_options)
+        _worker_job(record, trigger, actor, stored, tenant, action_arguments, args, job_options)
         for record in records
     ]
     return ledger.insert(jobs)
@@ -190,7 +198,7 @@ def schedule_declaration(
     check_json("action_arguments", action_arguments)
     job = cron_job(
         entry,
-        stored_actor=store_actor(actor),
+        stored_actor=store_actor(actor, entry.declaration),
         action_arguments=action_arguments,
         slot=slot,
         meta=checked_meta(meta),

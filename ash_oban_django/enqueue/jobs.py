@@ -27,9 +27,9 @@ from ..states import Kind
 logger = logging.getLogger("ash_oban_django")
 
 
-# The `meta` keys the ledger writes as a job runs (a snooze count, a cancel's reason, how
-# on_error ended it): metadata given at insert may not use them.
-LEDGER_META_KEYS = frozenset({"snoozed", "cancel_reason", "on_error"})
+# The `meta` keys the ledger writes as a job runs (a snooze count, an interruption count, a
+# cancel's reason, how on_error ended it): metadata given at insert may not use them.
+LEDGER_META_KEYS = frozenset({"snoozed", "interrupted", "cancel_reason", "on_error"})
 
 
 def checked_meta(meta: Any) -> dict[str, Any] | None:
@@ -39,9 +39,7 @@ def checked_meta(meta: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(meta, dict) or not all(isinstance(key, str) for key in meta):
         raise ValueError(f"`meta` must be a dict with string keys, got {meta!r}")
-    problem = json_problem(meta)
-    if problem is not None:
-        raise ValueError(f"`meta` must hold JSON values only: {problem}")
+    check_json("meta", meta)
     taken = sorted(LEDGER_META_KEYS & set(meta))
     if taken:
         raise ValueError(

@@ -66,7 +66,7 @@ def run_scheduler(
     if entry.state != DeclarationState.ACTIVE:
         return total
     if actor is not None and stored_actor is None:
-        stored_actor = store_actor(actor)
+        stored_actor = store_actor(actor, entry.declaration)
     for tenant in list_tenants(entry):
         with tenant_context(tenant):
             report = enqueue_matching(entry, tenant, stored_actor)

@@ -201,7 +201,7 @@ def runner_for(job: Job) -> Runner | None:
 def run(runner: Runner) -> None:
     """The job's work: announce it, then run it as its actor, within its deadline."""
     job_started.send_robust(Job, job=runner.job, context=runner.context())
-    actor = lookup_actor(runner.job.args.get("actor"))
+    actor = lookup_actor(runner.job.args.get("actor"), runner.entry.declaration)
     with deadline(runner.timeout):
         runner.run(actor)
 
@@ -315,7 +315,8 @@ def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
         return Discarded((error,))
     try:
         with transaction.atomic(using=engine.alias):
-            runner.on_error(lookup_actor(runner.job.args.get("actor")), error)
+            actor = lookup_actor(runner.job.args.get("actor"), runner.entry.declaration)
+            runner.on_error(actor, error)
     except Exception as handler_error:  # noqa: BLE001 - recorded next to the first error
         handled = classify_on_error(error, handler_error)
         if isinstance(handled, Discarded):

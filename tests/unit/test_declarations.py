@@ -54,6 +54,11 @@ def test_trigger__is_frozen_and_keyword_only() -> None:
         ({"record_limit": 0}, "`record_limit` must be an integer >= 1, got 0"),
         ({"lock_for_update": "yes"}, "`lock_for_update` must be True or False, got 'yes'"),
         ({"queue": "bad queue"}, "`queue` must be a queue name"),
+        ({"timezone": "Mars/Olympus"}, "`timezone` must be an IANA time zone name such as"),
+        ({"timezone": ""}, "`timezone` must be an IANA time zone name such as 'Europe/Paris'"),
+        ({"default_actor": lambda user: user}, "`default_actor` must be a value, or a callable"),
+        ({"actor_persister": "Persister"}, "`actor_persister` must be a dotted path of an"),
+        ({"actor_persister": object()}, "`actor_persister` must be a dotted path of an"),
     ],
 )
 def test_trigger__invalid_option_says_what_is_wrong(options: dict, message: str) -> None:
@@ -218,3 +223,16 @@ def test_chunks__invalid_option_says_what_is_wrong(options: dict[str, Any], mess
 def test_trigger__chunks_must_be_a_chunks() -> None:
     with pytest.raises(InvalidDeclaration, match="`chunks` must be a Chunks"):
         Trigger("process", chunks={"size": 10})  # type: ignore[arg-type]
+
+
+def test_declarations__actor_and_time_zone_options() -> None:
+    action = ScheduledAction("report", "0 3 * * *", timezone="Europe/Paris", default_actor=dict)
+    assert (action.timezone, action.default_actor, action.actor_persister) == (
+        "Europe/Paris",
+        dict,
+        None,
+    )
+    trigger = Trigger("process", default_actor="system", actor_persister="app.actors.Persister")
+    assert (trigger.timezone, trigger.default_actor) == (None, "system")
+    with pytest.raises(InvalidDeclaration, match="ScheduledAction 'report': `timezone` must be"):
+        ScheduledAction("report", "0 3 * * *", timezone="UTC+2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -36,21 +37,27 @@ class Command(BaseCommand):
             "declaration",
             "kind",
             "cron",
+            "next run",
             "state",
             "queue",
             "worker name",
             "scheduler name",
         ):
             declarations.add_column(header, overflow="fold")
+        at = timezone.now()
         for row in declarations_table():
             queue = row.queue
             if row.scheduler_queue not in (None, row.queue):
                 queue = f"{row.queue} (scheduler: {row.scheduler_queue})"
             state = Text(row.state, style="" if row.state == DeclarationState.ACTIVE else "yellow")
+            cron = f"{row.cron} ({row.timezone})" if row.cron and row.timezone else row.cron
+            next_run = row.next_run(at)
             declarations.add_row(
                 row.label,
                 row.kind,
-                row.cron or NONE,
+                cron or NONE,
+                # In the cron's own time zone, with its offset: when it fires there.
+                next_run.strftime("%Y-%m-%d %H:%M %z") if next_run else NONE,
                 state,
                 queue,
                 row.worker_name,

@@ -606,3 +606,29 @@ def test_check__W001_name_templates_pin_the_names_of_a_shared_declaration() -> N
     out = StringIO()
     call_command("check", stdout=out)
     assert "W001" not in out.getvalue()
+
+
+NOT_A_PERSISTER = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("tests.nope.Persister", "cannot be imported (ModuleNotFoundError: No module named"),
+        (f"{__name__}.NOT_A_PERSISTER", "has no store() and lookup()"),
+    ],
+)
+def test_check__E026_bad_actor_persister(widget_checks: Any, path: str, problem: str) -> None:
+    messages = widget_checks(
+        triggers=[trigger("finish", actor_persister=path)],
+        scheduled_actions=[action("nightly", "0 3 * * *", actor_persister=path)],
+    )
+    assert ids(messages) == ["ash_oban_django.E026", "ash_oban_django.E026"]
+    assert messages[0].msg.startswith(f"testapp.Widget:finish: actor_persister {path!r} {problem}")
+    assert messages[1].msg.startswith(f"testapp.Widget:nightly: actor_persister {path!r}")
+    assert messages[0].hint.startswith("Set actor_persister to the dotted path of an")
+
+
+def test_check__E026_a_valid_persister_path_is_clean(widget_checks: Any) -> None:
+    path = "tests.testapp.actors.NamePersister"
+    assert widget_checks(triggers=[trigger("finish", actor_persister=path)]) == []
