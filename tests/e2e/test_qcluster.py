@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ash_oban_django import run_trigger, schedule
+from ash_oban_django import run_trigger, run_triggers, schedule
 from ash_oban_django.dispatch.cron import sync_schedules
+from ash_oban_django.dispatch.maintenance import rescue
 from ash_oban_django.models import Job
 from tests.e2e.conftest import Cluster, wait_until
-from tests.e2eapp.models import Ticket
+from tests.e2eapp.models import Audit, Ticket
 
 pytestmark = [pytest.mark.row_locks, pytest.mark.slow]
 
@@ -112,3 +113,39 @@ def test_renamed_trigger_with_its_worker_name_kept_runs_the_queued_jobs(
     queued = Job.objects.filter(pk__in=[j.pk for j in jobs])
     assert {job.name for job in queued} == {"e2eapp.Ticket:handle"}
     assert set(queued.values_list("state", flat=True)) == {"completed"}
+
+
+def test_sigterm_under_load_stops_in_time_and_runs_no_job_twice(
+    start_cluster: Callable[..., Cluster], settings: Any
+) -> None:
+    tickets = Ticket.objects.bulk_create([Ticket() for _ in range(400)])
+    jobs = run_triggers(tickets, "audited")
+    cluster = start_cluster(E2E_NO_CRON="1")
+    wait_until(lambda: Audit.objects.count() >= 40, 60, "the cluster to get going", [cluster])
+
+    stopped_at = timezone.now()
+    started = time.monotonic()
+    cluster.process.send_signal(signal.SIGTERM)
+    cluster.process.wait(settings.Q_CLUSTER["timeout"])
+    took = time.monotonic() - started
+    assert took < 15, f"qcluster took {took:.1f}s to stop\n{cluster.output()[-3000:]}"
+
+    ledger_jobs = Job.objects.filter(pk__in=[job.pk for job in jobs])
+    ran = ledger_jobs.exclude(attempted_at=None)
+    assert 40 <= ran.count() < 400  # stopped part-way
+    # Its dispatch tasks stopped claiming within 2 s of the signal.
+    last_claim = max(ran.values_list("attempted_at", flat=True))
+    assert (last_claim - stopped_at).total_seconds() < 2, last_claim - stopped_at
+    # What it had claimed is finished, or an orphan the rescue takes back.
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "RESCUE_AFTER": 0}
+    executing = ledger_jobs.filter(state="executing").count()
+    assert rescue() == executing
+    assert set(ran.values_list("state", flat=True)) <= {"completed", "available"}
+
+    # Another cluster runs the rest; no job ran twice.
+    second = start_cluster(E2E_NO_CRON="1")
+    wait_until(all_processed, 90, "the rest of the tickets", [second])
+    wait_until(lambda: not ledger_jobs.exclude(state="completed").exists(), 10, "the jobs")
+    per_ticket = Counter(Audit.objects.values_list("ticket", flat=True))
+    assert len(per_ticket) == 400 and set(per_ticket.values()) == {1}
+    assert sorted(Audit.objects.values_list("job", flat=True)) == sorted(j.pk for j in jobs)

@@ -89,6 +89,14 @@ class Ticket(models.Model):
                 queue="busy",
                 worker_name="e2eapp.Ticket:busy",
             ),
+            # A cluster stopped under load: each run leaves an audit row in its transaction.
+            Trigger(
+                "audited",
+                where=Q(processed=False),
+                scheduler_cron=None,
+                max_attempts=3,  # a rescued attempt runs again
+                worker_name="e2eapp.Ticket:audited",
+            ),
         ]
 
     def retry_once(self, **inputs: Any) -> None:
@@ -102,6 +110,14 @@ class Ticket(models.Model):
         job = current_job()
         if job is not None and not Job.objects.get(pk=job.id).meta.get("snoozed"):
             raise Snooze(2)
+
+    def audited(self, **inputs: Any) -> None:
+        job = current_job()
+        assert job is not None
+        time.sleep(0.05)
+        Audit.objects.create(ticket=self.pk, job=job.id, pid=os.getpid())
+        self.processed = True
+        self.save(update_fields=["processed"])
 
     def ping(self, **inputs: Any) -> None:
         """Nothing: the test reads when it started."""
@@ -168,3 +184,12 @@ class Parcel(models.Model):
 
 class ParcelAudit(models.Model):
     parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE)
+
+
+class Audit(models.Model):
+    """One row per run of `Ticket.audited`, written in the job's transaction: a run that
+    did not complete leaves none."""
+
+    ticket = models.IntegerField()
+    job = models.BigIntegerField()
+    pid = models.IntegerField()
