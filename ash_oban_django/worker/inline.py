@@ -27,14 +27,17 @@ from ..models import Job
 from ..states import State
 from .drain import attempt_now
 
+# A test case's transaction, by the savepoint ids of its blocks; None outside one.
+Test = tuple[str | None, ...] | None
+
 INLINE = "inline"
 MANUAL = "manual"
 MODES = (INLINE, MANUAL)
 
 # The modes `testing_mode()` blocks set, innermost last; they win over the setting.
 _overrides: list[str | None] = []
-# Jobs inserted in inline mode that have not run yet: (id, the transaction they belong to).
-_pending: list[tuple[int, int | None]] = []
+# Jobs inserted in inline mode that have not run yet: (id, the test they belong to).
+_pending: list[tuple[int, Test]] = []
 _running = False
 
 
@@ -59,11 +62,19 @@ def testing_mode(value: str | None) -> Iterator[None]:
         run_pending()
 
 
-def _test_transaction(alias: str) -> int | None:
-    """Which test case's transaction the connection is in (None: none), so jobs left
-    waiting by one test never run in the next."""
-    blocks = connections[alias].atomic_blocks
-    return id(blocks[0]) if blocks and getattr(blocks[0], "_from_testcase", False) else None
+def _test_transaction(alias: str) -> Test:
+    """Which test case's transaction the connection is in (None: none), by the savepoints
+    of its blocks, which a connection never names twice: jobs left waiting by one test never
+    run in the next, even where the next reuses their ids (SQLite rolls its sequences back
+    with the test)."""
+    connection = connections[alias]
+    blocks = 0
+    for block in connection.atomic_blocks:
+        if not getattr(block, "_from_testcase", False):
+            break
+        blocks += 1
+    # The outermost block is the transaction; each one inside it pushed a savepoint id.
+    return tuple(connection.savepoint_ids[: blocks - 1]) if blocks else None
 
 
 def _committed(alias: str) -> bool:
@@ -117,11 +128,22 @@ def _after_release(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
     """An execute wrapper, in a test case's transaction: once the savepoint of the code's
-    outermost transaction is released, run the jobs it inserted."""
+    outermost transaction is released, run the jobs it inserted; once it is rolled back,
+    forget them (their rows are gone)."""
     result = execute(sql, params, many, context)
     connection = context["connection"]
-    if sql.startswith("RELEASE SAVEPOINT") and _committed(connection.alias):
+    ended = sql.startswith(("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
+    if not ended or not _committed(connection.alias):
+        return result
+    if sql.startswith("ROLLBACK"):
+        # Forget the jobs whose rows went with it now, before SQLite hands their ids out again.
+        kept = set(
+            ledger.jobs().filter(pk__in=[pk for pk, _ in _pending]).values_list("pk", flat=True)
+        )
+        _pending[:] = [entry for entry in _pending if entry[0] in kept]
+    if not _pending:
         connection.execute_wrappers.remove(_after_release)
+    elif sql.startswith("RELEASE"):
         run_pending()
     return result
 
@@ -143,8 +165,3 @@ def run_pending() -> None:
                 attempt_now(ledger.jobs().filter(pk=pk, state=State.AVAILABLE))
     finally:
         _running = False
-
-
-def pending_jobs() -> list[Job]:
-    """The jobs inline mode holds until their transaction commits (for messages)."""
-    return list(ledger.jobs().filter(pk__in=[pk for pk, _ in _pending]).order_by("id"))
