@@ -399,3 +399,18 @@ def test_inline__ids_of_rolled_back_jobs_reused_later_are_not_run_twice(finish: 
             again = run_trigger(widget, "finish", schedule_in=60)  # may take the same id
     assert state_of(again) == "scheduled"  # not due: inline leaves it waiting
     assert Widget.objects.get(pk=widget.pk).calls == 0
+
+
+def test_drain_queues__runs_jobs_of_every_kind_through_the_executor(ash_oban: Any) -> None:
+    from ash_oban_django import ledger
+
+    other = ledger.new_job(
+        kind="task", name="tasks.nowhere", queue="default", priority=2, max_attempts=1
+    )
+    with captured_jobs() as jobs:
+        ledger.insert([other])
+    assert [job.kind for job in jobs] == ["task"]
+    # No declaration owns that name here: the executor discards it, saying so.
+    assert drain_queues("default").discard == 1
+    jobs[0].refresh_from_db()
+    assert jobs[0].state == "discarded" and "tasks.nowhere" in jobs[0].errors[0]["error"]
