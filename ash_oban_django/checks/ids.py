@@ -93,6 +93,8 @@ W004 = CheckId("ash_oban_django.W004", checks.Warning)
 W005 = CheckId("ash_oban_django.W005", checks.Warning)
 # django-q2 `sync` mode is on
 W006 = CheckId("ash_oban_django.W006", checks.Warning)
+# `ASH_OBAN["TESTING"]` is set in settings checked for deployment
+W007 = CheckId("ash_oban_django.W007", checks.Warning)
 
 BY_ID: dict[str, CheckId] = {
     value.id: value for value in list(globals().values()) if isinstance(value, CheckId)

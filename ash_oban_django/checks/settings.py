@@ -1,4 +1,5 @@
-"""System checks of the `ASH_OBAN` setting: E011 (a bad value or key), E015 (unknown app).
+"""System checks of the `ASH_OBAN` setting: E011 (a bad value or key), E015 (unknown app),
+W007 (a testing mode in settings checked for deployment).
 
 What each key must hold is declared with the key itself (`conf.Settings`): the check only
 runs each key's validator and adds what no single key can say (unknown keys, LEADER_TTL
@@ -18,13 +19,30 @@ from django.core import checks
 from ..conf import SETTINGS
 from ..validators import Invalid
 from .common import TAG, Messages, safely
-from .ids import E011, E015
+from .ids import E011, E015, W007
 
 
 @checks.register(TAG)
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
     """`ASH_OBAN` itself (E011) and the apps it names (E015)."""
     return safely("ASH_OBAN", None, _settings_messages)
+
+
+@checks.register(TAG, deploy=True)
+def check_testing_mode(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> Messages:
+    """`manage.py check --deploy`: a testing mode left on (W007) would run every job in the
+    process that inserts it, web requests included, and hand none to django-q2."""
+    raw = getattr(django_settings, "ASH_OBAN", None)
+    mode = raw.get("TESTING") if isinstance(raw, dict) else None
+    if mode is None:
+        return []
+    return [
+        W007.message(
+            f"ASH_OBAN['TESTING'] is {mode!r}: jobs are not handed to django-q2"
+            + (", and each runs in the process that inserts it." if mode == "inline" else "."),
+            "Set TESTING in your test settings only.",
+        )
+    ]
 
 
 def _settings_messages() -> Messages:

@@ -200,3 +200,27 @@ def test_check__E011_maintenance_intervals(settings: Any, value: dict[str, Any],
     settings.ASH_OBAN = value
     (message,) = check_settings()
     assert (message.id, message.msg) == ("ash_oban_django.E011", msg)
+
+
+@pytest.mark.parametrize(
+    ("mode", "msg"),
+    [
+        (
+            "inline",
+            "ASH_OBAN['TESTING'] is 'inline': jobs are not handed to django-q2, and each runs "
+            "in the process that inserts it.",
+        ),
+        ("manual", "ASH_OBAN['TESTING'] is 'manual': jobs are not handed to django-q2."),
+    ],
+)
+def test_check__W007_a_testing_mode_is_reported_by_check_deploy(
+    settings: Any, mode: str, msg: str
+) -> None:
+    from django.core.checks import run_checks
+
+    settings.ASH_OBAN = {**BASE, "TESTING": mode}
+    assert [m.id for m in run_checks() if m.id == "ash_oban_django.W007"] == []  # not deploy
+    (message,) = [m for m in run_checks(include_deployment_checks=True) if m.id.endswith("W007")]
+    assert (message.msg, message.hint) == (msg, "Set TESTING in your test settings only.")
+    settings.ASH_OBAN = dict(BASE)
+    assert [m for m in run_checks(include_deployment_checks=True) if m.id.endswith("W007")] == []
