@@ -4,6 +4,7 @@ every order and job of its database, so it must never see the one `DATABASE_URL`
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -30,10 +31,11 @@ NOT_WRITTEN_BY_THE_DEMO = {".venv", ".git", "__pycache__", ".mypy_cache", ".ruff
 def repository_files() -> dict[str, int]:
     """Every file of the repository (outside `NOT_WRITTEN_BY_THE_DEMO`) and its mtime."""
     found = {}
-    for path in ROOT.rglob("*"):
-        relative = path.relative_to(ROOT)
-        if path.is_file() and not NOT_WRITTEN_BY_THE_DEMO & set(relative.parts):
-            found[str(relative)] = path.stat().st_mtime_ns
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in NOT_WRITTEN_BY_THE_DEMO]
+        for name in files:
+            path = Path(folder) / name
+            found[str(path.relative_to(ROOT))] = path.stat().st_mtime_ns
     return found
 
 
