@@ -80,9 +80,12 @@ def test_meta__is_not_part_of_the_unique_key(finish: None) -> None:
     [
         (["a"], r"`meta` must be a dict with string keys, got \['a'\]"),
         ({1: "a"}, r"`meta` must be a dict with string keys, got \{1: 'a'\}"),
-        ({"n": float("nan")}, "`meta` must hold JSON values only: ValueError: Out of range"),
-        ({"when": object()}, "`meta` must hold JSON values only: TypeError: Object of type"),
-        ({"s": "a\x00b"}, "`meta` must hold JSON values only: a string holds a NUL"),
+        ({"n": float("nan")}, r"meta\['n'\] is nan, which JSON has no form for: use None"),
+        (
+            {"when": object()},
+            r"meta\['when'\] is object <object object at .*>: job arguments are JSON",
+        ),
+        ({"s": "a\x00b"}, r"meta\['s'\] holds a NUL character or a lone surrogate"),
         ({"snoozed": 3}, r"may not use the key\(s\) \['snoozed'\]: the ledger writes them"),
     ],
 )
@@ -90,9 +93,9 @@ def test_meta__a_value_the_job_cannot_hold_is_refused(
     finish: None, meta: Any, message: str
 ) -> None:
     widget = Widget.objects.create()
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         run_trigger(widget, "finish", meta=meta)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         schedule(Widget, "nightly", meta=meta)
     assert Job.objects.count() == 0
 
