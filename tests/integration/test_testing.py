@@ -371,36 +371,6 @@ def test_ash_oban_fixture__has_the_new_helpers(ash_oban: AshObanHelpers, declare
     assert ash_oban.perform_job(Widget, "nightly").state == "completed"
 
 
-def test_inline__a_failing_job_does_not_lose_the_jobs_queued_before_it(spawning: None) -> None:
-    with register(Failing, triggers=[Trigger("finish", scheduler_cron=None)]):
-        rows = [Spawning.objects.create(), Spawning.objects.create()]
-        failing = Failing.objects.create()
-        with inline(), transaction.atomic():
-            run_trigger(rows[0], "spawn")  # queues its row's "finish" as it runs
-            run_trigger(failing, "finish")  # rolls its attempt back
-            run_trigger(rows[1], "spawn")
-    names = Job.objects.order_by("id").values_list("name", "state")
-    assert list(names) == [
-        ("testapp.Spawning:spawn", "completed"),
-        ("testapp.Failing:finish", "discarded"),
-        ("testapp.Spawning:spawn", "completed"),
-        ("testapp.Spawning:finish", "completed"),
-        ("testapp.Spawning:finish", "completed"),
-    ]
-
-
-def test_inline__ids_of_rolled_back_jobs_reused_later_are_not_run_twice(finish: Trigger) -> None:
-    widget = Widget.objects.create()
-    with inline():
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            run_trigger(widget, "finish")
-            raise ZeroDivisionError
-        with transaction.atomic():
-            again = run_trigger(widget, "finish", schedule_in=60)  # may take the same id
-    assert state_of(again) == "scheduled"  # not due: inline leaves it waiting
-    assert Widget.objects.get(pk=widget.pk).calls == 0
-
-
 def test_drain_queues__runs_jobs_of_every_kind_through_the_executor(ash_oban: Any) -> None:
     from ash_oban_django import ledger
 
