@@ -37,7 +37,6 @@ from typing import TypeVar
 from django.db import transaction
 
 from .. import ledger
-from ..actors import lookup_actor
 from ..declarations import DeclarationState
 from ..exceptions import JobOrphaned, UnknownDeclaration
 from ..ledger import Backend
@@ -201,7 +200,7 @@ def runner_for(job: Job) -> Runner | None:
 def run(runner: Runner) -> None:
     """The job's work: announce it, then run it as its actor, within its deadline."""
     job_started.send_robust(Job, job=runner.job, context=runner.context())
-    actor = lookup_actor(runner.job.args.get("actor"), runner.entry.declaration)
+    actor = runner.actor()
     with deadline(runner.timeout):
         runner.run(actor)
 
@@ -315,8 +314,7 @@ def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
         return Discarded((error,))
     try:
         with transaction.atomic(using=engine.alias):
-            actor = lookup_actor(runner.job.args.get("actor"), runner.entry.declaration)
-            runner.on_error(actor, error)
+            runner.on_error(runner.actor(), error)
     except Exception as handler_error:  # noqa: BLE001 - recorded next to the first error
         handled = classify_on_error(error, handler_error)
         if isinstance(handled, Discarded):

@@ -19,9 +19,10 @@ from django.db import connections
 from django.db.models import Model, Q
 
 from .. import ledger
+from ..actors import lookup_actor
 from ..conf import settings
 from ..context import JobContext, job_context
-from ..declarations import DeclarationState
+from ..declarations import Declaration, DeclarationState
 from ..enqueue.jobs import tenant_jobs
 from ..enqueue.scheduler import run_scheduler
 from ..exceptions import TriggerNoLongerApplies
@@ -60,6 +61,16 @@ class Runner:
     @property
     def retry_strategy(self) -> RetryStrategy:
         return RetryStrategy(self.entry.declaration.backoff)
+
+    @property
+    def declaration(self) -> Declaration | None:
+        """The trigger or scheduled action the job belongs to."""
+        return self.entry.declaration
+
+    def actor(self) -> Any:
+        """The job's actor, looked up again at each attempt: the stored one through the
+        declaration's persister, or the declaration's default when the job carries none."""
+        return lookup_actor(self.job.args.get("actor"), self.declaration)
 
     @property
     def log_errors(self) -> bool:

@@ -64,6 +64,10 @@ class TaskRunner(Runner):
         return DeclarationState.ACTIVE
 
     @property
+    def declaration(self) -> None:
+        return None  # a task's actor goes through ASH_OBAN["ACTOR_PERSISTER"]
+
+    @property
     def label(self) -> str:
         return f"task {self.job.name}"
 
