@@ -371,16 +371,33 @@ def test_ash_oban_fixture__has_the_new_helpers(ash_oban: AshObanHelpers, declare
     assert ash_oban.perform_job(Widget, "nightly").state == "completed"
 
 
-def test_drain_queues__runs_jobs_of_every_kind_through_the_executor(ash_oban: Any) -> None:
-    from ash_oban_django import ledger
+# -- Django tasks go through the same helpers -----------------------------------------------
 
-    other = ledger.new_job(
-        kind="task", name="tasks.nowhere", queue="default", priority=2, max_attempts=1
-    )
-    with captured_jobs() as jobs:
-        ledger.insert([other])
-    assert [job.kind for job in jobs] == ["task"]
-    # No declaration owns that name here: the executor discards it, saying so.
-    assert drain_queues("default").discard == 1
-    jobs[0].refresh_from_db()
-    assert jobs[0].state == "discarded" and "tasks.nowhere" in jobs[0].errors[0]["error"]
+
+def test_helpers__run_django_tasks_like_every_other_job(ash_oban: Any) -> None:
+    from ash_oban_django.task_jobs import task_job
+    from tests.testapp import tasks
+
+    widget = Widget.objects.create()
+    with captured_jobs() as jobs, inline():
+        result = tasks.touch.enqueue(widget.pk)
+    assert [(job.kind, job.name) for job in jobs] == [("task", tasks.touch.module_path)]
+    assert Widget.objects.get(pk=widget.pk).calls == 1  # run as its insert committed
+    assert tasks.touch.get_result(result.id).return_value == 1
+
+    # One attempt of a task's job, built as the backend builds it.
+    job = perform_job(task_job(tasks.touch, [widget.pk], {}, "default"))
+    assert (job.kind, job.state) == ("task", "completed")
+    assert Widget.objects.get(pk=widget.pk).calls == 2
+
+
+def test_drain_queues__without_safety_raises_a_tasks_error(ash_oban: Any) -> None:
+    from tests.testapp import tasks
+
+    widget = Widget.objects.create()
+    result = tasks.always_fails.enqueue(widget.pk)
+    with pytest.raises(tasks.TaskBroke, match=f"attempt on widget {widget.pk} failed"):
+        drain_queues(with_safety=False)
+    job = Job.objects.get(pk=int(result.id))
+    assert (job.state, job.attempt, job.errors) == ("available", 0, [])
+    assert Widget.objects.get(pk=widget.pk).calls == 0
