@@ -157,6 +157,11 @@ class _Stream:
         return bool(self.out.isatty())
 
 
+# Characters per line off a terminal: wide enough that the declarations table, next run
+# included, keeps each cell on one line (logs and pipes read it line by line).
+PLAIN_WIDTH = 240
+
+
 def console(out: OutputWrapper, *, no_color: bool = False, force_color: bool = False) -> Console:
     """A rich console writing to a command's `self.stdout`, honouring `--no-color` and
     `--force-color`. Off a terminal it writes plain, unwrapped text."""
@@ -165,7 +170,7 @@ def console(out: OutputWrapper, *, no_color: bool = False, force_color: bool = F
         file=_Stream(out),  # type: ignore[arg-type]
         force_terminal=tty,
         no_color=no_color or not tty,
-        width=None if tty else 200,
+        width=None if tty else PLAIN_WIDTH,
         highlight=False,
         markup=False,  # stable names are data, not rich markup
     )
