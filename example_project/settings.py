@@ -8,6 +8,7 @@ without it everything runs on a local SQLite file.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -71,7 +72,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_PATH", "")}
+    # The tests' database is a file, as the demo's is: writers then wait for each other as
+    # they do in production (an in-memory database fails a locked write at once).
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("SQLITE_TEST_PATH")
+        or str(Path(tempfile.gettempdir()) / f"ash_oban_django_test_{os.getpid()}.sqlite3")
+    }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     # MariaDB / MySQL: full UTF-8, and a test database that compares text byte for byte
