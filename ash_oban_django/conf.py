@@ -244,6 +244,16 @@ class Settings:
         "the leader's connection). Must be above `STAGE_INTERVAL`. See "
         "[Operations](operations.md#maintenance-and-the-leader).",
     )
+    ATTEMPT_MARGIN: Setting[float] = Setting(
+        5.0,
+        must.seconds,
+        hint="Use a number of seconds >= 0.",
+        help="Seconds added to an attempt's `timeout` (or, without one, to its django-q2 "
+        "cluster's `timeout`) to make the bound the database puts on the attempt's "
+        "transaction: a worker that stops mid-attempt (frozen, paused, cut off) loses its "
+        "session and its locks once it sat idle that long, and the rescue runs the job again. "
+        "See [Operations](operations.md#a-worker-or-the-leader-that-hangs).",
+    )
 
     TESTING: Setting[str | None] = Setting(
         None,

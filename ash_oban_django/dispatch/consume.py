@@ -17,7 +17,7 @@ from ..conf import settings
 from ..ledger import Backend
 from ..models import Job
 from ..worker import chunks_of, perform, perform_and_claim, perform_chunk
-from .routing import cluster_for
+from .routing import cluster_for, cluster_timeout
 from .stopping import stopping
 from .wake import wake
 
@@ -35,6 +35,8 @@ def consume(queue: str) -> int:
     rest to a fresh task. Returns the jobs run."""
     engine = ledger.engine()
     cluster = cluster_for(queue)
+    # What bounds, on the database, an attempt whose declaration has no timeout.
+    default_timeout = cluster_timeout(cluster)
     ran = 0
     # What the task may still run: a job, or a whole chunk, spends one.
     budget = settings.DISPATCH_BATCH
@@ -66,7 +68,8 @@ def consume(queue: str) -> int:
         until = min(stop_at, check_at)
         more = limit is None and budget > 1 and time.monotonic() < until
         more = more and not stopping()  # a stopping cluster finishes its job, claims no more
-        job = perform_and_claim(job, claim_from=queue if more else None).claimed
+        claim_from = queue if more else None
+        job = perform_and_claim(job, claim_from, default_timeout=default_timeout).claimed
         ran, budget = ran + 1, budget - 1
     if ledger.runnable(queue).exists():
         wake({queue: 1})  # a fresh task, on a cluster that is not stopping
@@ -89,6 +92,6 @@ def run_starving(engine: Backend, serving: str, cluster: str) -> int:
             continue
         job = engine.claim_one(queue, max_running=ledger.queue_limit(queue))
         if job is not None:
-            perform(job)
+            perform(job, default_timeout=cluster_timeout(cluster))
             return 1
     return 0

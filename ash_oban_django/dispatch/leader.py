@@ -17,6 +17,15 @@ dies without stopping (SIGKILL) frees its session lock with its connection on Po
 MariaDB/MySQL; on SQLite its lease lapses `LEADER_TTL` seconds after its last pass. The thread
 never runs jobs, so maintenance never waits behind them; a database outage only makes its
 passes fail until the database is back.
+
+The thread has a connection of its own (`own_connection`), which holds the lead's session
+lock: nothing closes it while it works, whatever its age, so a live leader keeps the lead.
+(Django's per-thread connection would not do: django-q2's ORM broker, which the steps use to
+wake queues, closes a connection older than `CONN_MAX_AGE` in the calling thread, and the
+lock would go with it.) The database ends that session once it sits idle longer than
+`LEADER_TTL` (`Peers.bound_session`): a leader that hangs (stopped, paused, cut off) loses the
+lead, and another process takes over. Every step runs on that session, and only while it
+still holds the lead (`Peers.holds`), so a leader that thaws steps down at once.
 """
 
 from __future__ import annotations
@@ -24,16 +33,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.util import Finalize
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import load_backend
 from django_q.conf import Conf
 
 from .. import ledger
 from ..conf import settings
 from ..ledger.outage import Outage
 from ..ledger.peer import peers
+from ..worker.deadline import idle_bound
 from .cron import CronFiring
 from .maintenance import LEASE, prune, rescue, run_step, stage_and_wake
 
@@ -49,32 +62,59 @@ class Leader:
         self.crons = CronFiring()
         self.last_rescue = self.last_prune = float("-inf")
         self.outage = Outage(f"leader {node}", logger)
+        # The database session whose idleness is bounded (see `bound_session`).
+        self.bounded: Any = None
 
     def tick(self) -> bool:
-        """One pass: renew or take the lease, then run the steps that are due. Returns
-        whether this process leads."""
-        leading = peers().elect(LEASE, self.node, settings.LEADER_TTL)
+        """One pass: renew or take the lease, then run the steps that are due, each while
+        this session still leads. Returns whether this process leads."""
+        self.bound_session()
+        self.set_leading(peers().elect(LEASE, self.node, settings.LEADER_TTL))
+        if not self.leading:
+            return False
+        now = time.monotonic()
+        steps: list[tuple[str, Callable[[], int]]] = [
+            ("stage", stage_and_wake),
+            ("cron", self.crons.fire_due),
+        ]
+        if now - self.last_rescue >= settings.RESCUE_INTERVAL:
+            self.last_rescue = now
+            steps.append(("rescue", rescue))
+        if now - self.last_prune >= settings.PRUNE_INTERVAL:
+            self.last_prune = now
+            steps.append(("prune", prune))
+        for number, (name, step) in enumerate(steps):
+            # The first step runs right after the bid; each next one only if the session
+            # still holds the lead (it may have been ended meanwhile, and a new one opened).
+            if number and not peers().holds(LEASE, self.node):
+                self.set_leading(False)
+                return False
+            run_step(name, step, 0)
+        return True
+
+    def set_leading(self, leading: bool) -> None:
         if leading != self.leading:
             logger.info("%s %s the lead", self.node, "takes" if leading else "loses")
             self.leading = leading
-        if not leading:
-            return False
-        run_step("stage", stage_and_wake, 0)
-        run_step("cron", self.crons.fire_due, 0)
-        now = time.monotonic()
-        if now - self.last_rescue >= settings.RESCUE_INTERVAL:
-            self.last_rescue = now
-            run_step("rescue", rescue, 0)
-        if now - self.last_prune >= settings.PRUNE_INTERVAL:
-            self.last_prune = now
-            run_step("prune", prune, 0)
-        return True
+
+    def bound_session(self) -> None:
+        """Bound the idleness of this thread's session, once per session: the database ends
+        it once it sits idle longer than `LEADER_TTL` (between passes), or idle in a
+        transaction longer than an attempt without `timeout` may (the rescue may run an
+        `on_error`)."""
+        connection = connections[ledger.database()]
+        connection.ensure_connection()
+        if connection.connection is not self.bounded:
+            in_transaction = idle_bound(None, Conf.TIMEOUT)
+            peers().bound_session(settings.LEADER_TTL, in_transaction)
+            self.bounded = connection.connection
 
     def run(self, stop: threading.Event) -> None:
         """Pass after pass until `stop` is set, then resign. A failed pass is retried on a
         fresh connection; a lost database is logged once per outage (`ledger.outage`), any
         other failure once until a pass succeeds again."""
         failing = False
+        own_connection(ledger.database())
         try:
             while not stop.is_set():
                 try:
@@ -88,7 +128,8 @@ class Leader:
                         logger.warning(
                             "Leader pass of %s failed; retrying", self.node, exc_info=True
                         )
-                    failing, self.leading = True, False
+                    failing = True
+                    self.set_leading(False)  # the session, and its lock, may be gone
                     connections[ledger.database()].close()
                 stop.wait(settings.STAGE_INTERVAL)
         finally:
@@ -105,6 +146,19 @@ class Leader:
         finally:
             self.leading = False
             connections[ledger.database()].close()
+
+
+def own_connection(alias: str) -> BaseDatabaseWrapper:
+    """Give this thread a connection to `alias` of its own, which nothing closes for its age
+    (`CONN_MAX_AGE` ignored): only a failure, or the thread itself, closes it. Everything the
+    thread runs on `alias` (its bids, its steps, the wakes sent through django-q2's ORM
+    broker) uses it, so the lead's session lock stays as long as the thread leads."""
+    settings_dict = {**connections.settings[alias], "CONN_MAX_AGE": None}
+    connection: BaseDatabaseWrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(
+        settings_dict, alias
+    )
+    connections[alias] = connection
+    return connection
 
 
 # Exit finalizers run by descending priority: the leader resigns before the lower ones run.

@@ -56,3 +56,10 @@ def cluster_workers(cluster: str) -> int:
     """Worker processes of `cluster` (django-q2 defaults to the CPU count)."""
     config = clusters().get(cluster, q_cluster())
     return int(config.get("workers") or os.cpu_count() or 1)
+
+
+def cluster_timeout(cluster: str) -> float | None:
+    """Seconds django-q2 lets one task of `cluster` run before it ends the worker (its
+    `timeout`); None when it sets none."""
+    timeout = clusters().get(cluster, q_cluster()).get("timeout")
+    return None if timeout is None else float(timeout)

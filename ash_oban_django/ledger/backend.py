@@ -244,6 +244,16 @@ class Backend(ABC):
         for job in chunk:
             job.state, job.completed_at = State.COMPLETED, at
 
+    @contextmanager
+    def bound_transaction(self, idle: float | None) -> Iterator[None]:
+        """A transaction (`transaction.atomic`) whose session the database ends once it sits
+        idle in it for longer than `idle` seconds; None: no bound."""
+        # An attempt's: a worker that stops mid-attempt (frozen, paused, cut off) loses its
+        # row locks within the bound, the rescue runs the job again, and the stale attempt
+        # can never commit. SQLite has no sessions to end (and no row locks): no bound.
+        with transaction.atomic(using=self.alias):
+            yield
+
     # -- recording outcomes (in the transaction that holds the job's lock) ------------------
 
     def snooze(self, job: Job, seconds: float, *, errors: Sequence[BaseException] = ()) -> Job:

@@ -13,6 +13,8 @@ What this module overrides in `Backend`, and why:
   index: inserts are serialised per declaration and read back (see `insert`).
 - `hold_lock`: a row of `ash_oban_django_lock`, locked until the transaction ends.
 - `bound_statements`: `max_statement_time` (MariaDB) or `max_execution_time` (MySQL).
+- `bound_transaction`: `idle_transaction_timeout` (MariaDB) or `wait_timeout` (MySQL), set
+  for the transaction and restored after.
 - `check`: servers older than MariaDB 10.6 or MySQL 8.0.1 lack `SKIP LOCKED`.
 - `connection_lost`: the client's and server's error codes say when a connection broke.
 
@@ -30,12 +32,13 @@ a `SELECT ... FOR UPDATE` run in autocommit at once.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from django.core import checks
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from ..models import UNIQUE_KEY, Job
 from ..states import State
@@ -93,6 +96,17 @@ SET_TIMEOUT = "SET SESSION {name} = %s"
 # gone), 2013 and 2055 (lost during a query), 2002/2003 (cannot connect), 1053 (server
 # shutdown), 1927 (connection killed, MariaDB), 4031 (disconnected for inactivity, MySQL).
 CONNECTION_LOST_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031})
+# How long a session may sit idle in a transaction before the server ends it, in whole
+# seconds: MariaDB's `idle_transaction_timeout`. MySQL has no bound on idleness in a
+# transaction alone: its `wait_timeout` bounds any idleness of the session, in a transaction
+# or not, which during an attempt comes to the same.
+MARIADB_IDLE = "idle_transaction_timeout"
+MYSQL_IDLE = "wait_timeout"
+# Set that session variable, keeping the value it had in a user variable.
+# Parameter: the bound in seconds.
+SET_IDLE = "SET @ash_oban_idle = @@SESSION.{name}, SESSION {name} = %s"
+# Put back the value `SET_IDLE` kept.
+RESTORE_IDLE = "SET SESSION {name} = @ash_oban_idle"
 # Rows per INSERT statement: keeps a page well under `max_allowed_packet`.
 INSERT_CHUNK = 1000
 
@@ -230,6 +244,28 @@ class MySQLBackend(Backend):
             yield
         finally:
             _sql.execute(self.alias, SET_TIMEOUT.format(name=name), [previous])
+
+    @contextmanager
+    def bound_transaction(self, idle: float | None) -> Iterator[None]:
+        if idle is None:
+            with transaction.atomic(using=self.alias):
+                yield
+            return
+        # A session variable, not transactional: set before the transaction begins, and
+        # restored whichever way it ends.
+        connection = self.connection
+        name = MARIADB_IDLE if getattr(connection, "mysql_is_mariadb", False) else MYSQL_IDLE
+        _sql.execute(self.alias, SET_IDLE.format(name=name), [max(math.ceil(idle), 1)])
+        try:
+            with transaction.atomic(using=self.alias):
+                yield
+        finally:
+            try:
+                _sql.execute(self.alias, RESTORE_IDLE.format(name=name), [])
+            except DatabaseError:
+                # The server ended the session (the bound was reached): the variable went
+                # with it. Closed, so the next use connects afresh.
+                connection.close()
 
 
 def version_problems(

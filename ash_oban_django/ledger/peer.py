@@ -18,11 +18,13 @@ module uses none of them (import-linter keeps both apart).
 
 from __future__ import annotations
 
+import math
 import zlib
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..conf import settings
@@ -41,6 +43,8 @@ class Peers:
     lead_sql: ClassVar[str | None] = None
     # Release it, if this session holds it.
     resign_sql: ClassVar[str | None] = None
+    # Whether this session holds it.
+    holds_sql: ClassVar[str | None] = None
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -62,6 +66,27 @@ class Peers:
         if self.resign_sql is not None:
             self._execute(self.resign_sql, self.lock_params(name))
         return bool(held)
+
+    def holds(self, name: str, node: str) -> bool:
+        """Whether `node`, on this thread's session, still holds the lead `name`: checked
+        between the steps of a pass, so a leader whose session was ended (it hung, and another
+        took over) runs no further step, even on a connection opened afresh."""
+        if self.holds_sql is None:
+            return self.leases(name).filter(node=node, expires_at__gte=timezone.now()).exists()
+        return bool(self._execute(self.holds_sql, self.holds_params(name)))
+
+    def bound_session(self, idle: float, in_transaction: float | None) -> None:
+        """Have the database end this thread's session once it sits idle for longer than
+        `idle` seconds, or idle in a transaction for longer than `in_transaction` (None: no
+        bound but `idle`, where the database cannot tell them apart).
+
+        The leader's session, which renews the lead every `STAGE_INTERVAL`, is never idle
+        longer while its process lives; a leader that hangs (stopped, paused, cut off) loses
+        its session, the session lock with it, and another process leads. With the lease row
+        alone there is nothing to do: it lapses on its own."""
+
+    def leases(self, name: str) -> QuerySet[Peer]:
+        return Peer.objects.using(self.alias).filter(name=name)
 
     def leader(self, name: str) -> Peer | None:
         """The live holder of the lead `name`, if any."""
@@ -95,12 +120,16 @@ class Peers:
         """The parameters of `lead_sql` and `resign_sql` for the lead `name`."""
         return []
 
+    def holds_params(self, name: str) -> list[Any]:
+        """The parameters of `holds_sql` for the lead `name`."""
+        return self.lock_params(name)
+
     def _execute(self, sql: str, params: list[Any]) -> Any:
         """Run one statement on this thread's connection (a session lock is the session's);
         returns its first value, None without a row."""
         with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
+            row = cursor.fetchone() if cursor.description else None
         return None if row is None else row[0]
 
 
@@ -119,6 +148,16 @@ PG_LEAD = f"SELECT EXISTS ({_HOLDS}) OR pg_try_advisory_lock(%s, %s)"
 # Release it, if this session holds it (another session's lock cannot be released, and trying
 # warns). Parameters: the two keys, twice.
 PG_RESIGN = f"SELECT pg_advisory_unlock(%s, %s) WHERE EXISTS ({_HOLDS})"
+# Whether this session holds the lead's lock. Parameters: the two keys.
+PG_HOLDS = f"SELECT EXISTS ({_HOLDS})"
+# Bound the session's idleness, outside a transaction (PostgreSQL 14 and later) and in one
+# (e.g. '5000ms'; '0' for none), for the rest of the session.
+PG_BOUND_SESSION = (
+    "SELECT set_config('idle_session_timeout', %s, false), "
+    "set_config('idle_in_transaction_session_timeout', %s, false)"
+)
+# The first version with `idle_session_timeout`.
+PG_IDLE_SESSION_SINCE = 140000
 
 
 class PostgreSQLPeers(Peers):
@@ -127,10 +166,25 @@ class PostgreSQLPeers(Peers):
     vendor = "postgresql"
     lead_sql = PG_LEAD
     resign_sql = PG_RESIGN
+    holds_sql = PG_HOLDS
 
     def lock_params(self, name: str) -> list[Any]:
         # The two keys twice: for the lock, and for the check that this session holds it.
         return [LEAD_KEY, _lead_key(name)] * 2
+
+    def holds_params(self, name: str) -> list[Any]:
+        return [LEAD_KEY, _lead_key(name)]
+
+    def bound_session(self, idle: float, in_transaction: float | None) -> None:
+        # Before PostgreSQL 14 nothing bounds an idle session: a hung leader keeps the lead
+        # until its connection dies (docs/operations.md).
+        if connections[self.alias].pg_version < PG_IDLE_SESSION_SINCE:  # type: ignore[attr-defined]
+            return
+        self._execute(PG_BOUND_SESSION, [_milliseconds(idle), _milliseconds(in_transaction)])
+
+
+def _milliseconds(seconds: float | None) -> str:
+    return "0" if seconds is None else f"{max(int(seconds * 1000), 1)}ms"
 
 
 def _lead_key(name: str) -> int:
@@ -152,6 +206,17 @@ MYSQL_LEAD = (
 # Release it; only its holder can (another session gets 0, a free lock NULL).
 # Parameter: the lock's name in this database.
 MYSQL_RESIGN = f"SELECT RELEASE_LOCK(lock_name.name) FROM ({_LOCK_NAME}) AS lock_name"
+# Whether this session holds it. Parameter: the lock's name in this database.
+MYSQL_HOLDS = (
+    f"SELECT IS_USED_LOCK(lock_name.name) <=> CONNECTION_ID() FROM ({_LOCK_NAME}) AS lock_name"
+)
+# Bound the session's idleness in whole seconds, for the rest of the session: MariaDB, outside
+# a transaction and in one (`wait_timeout`, `idle_transaction_timeout`); MySQL has only the
+# first, which bounds both.
+MARIADB_BOUND_SESSION = "SET SESSION wait_timeout = %s, SESSION idle_transaction_timeout = %s"
+MYSQL_BOUND_SESSION = "SET SESSION wait_timeout = %s"
+# The longest bound either server takes (a year): no bound, in effect.
+MYSQL_LONGEST_BOUND = 31536000
 
 
 class MySQLPeers(Peers):
@@ -160,6 +225,16 @@ class MySQLPeers(Peers):
     vendor = "mysql"
     lead_sql = MYSQL_LEAD
     resign_sql = MYSQL_RESIGN
+    holds_sql = MYSQL_HOLDS
+
+    def bound_session(self, idle: float, in_transaction: float | None) -> None:
+        seconds = max(math.ceil(idle), 1)
+        if not getattr(connections[self.alias], "mysql_is_mariadb", False):
+            # MySQL: a transaction of the leader idle longer than `idle` ends its session too.
+            self._execute(MYSQL_BOUND_SESSION, [seconds])
+            return
+        in_seconds = MYSQL_LONGEST_BOUND if in_transaction is None else math.ceil(in_transaction)
+        self._execute(MARIADB_BOUND_SESSION, [seconds, max(in_seconds, 1)])
 
     def lock_params(self, name: str) -> list[Any]:
         return [f"ash_oban_django:lead:{name}"]

@@ -10,6 +10,7 @@ What this module overrides in `Backend`, and why:
 - `bound_statements`: `statement_timeout` cancels any statement past an attempt's timeout.
 - `savepoints_batched`: in psycopg's pipeline mode a chunk's savepoint statements travel
   with the row's next statement.
+- `bound_transaction`: `idle_in_transaction_session_timeout`, for the transaction only.
 - `connection_lost`: psycopg's errors and the server's SQLSTATEs say when a connection broke.
 
 A live attempt holds its job row's lock for its whole transaction, so a row that
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from ..models import Job
 from ..states import State
@@ -37,6 +38,12 @@ from .rows import ATTNAMES, FIELDS, Inserted, Rows, node_name
 # Set the current transaction's statement timeout (e.g. '2000ms'); returns the one it had.
 STATEMENT_TIMEOUT = (
     "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)"
+)
+# Set how long the current transaction may sit idle before the server ends its session
+# (e.g. '15000ms'); returns the bound it had.
+IDLE_IN_TRANSACTION = (
+    "SELECT current_setting('idle_in_transaction_session_timeout'), "
+    "set_config('idle_in_transaction_session_timeout', %s, true)"
 )
 # A transaction-scoped advisory lock on a name.
 HOLD_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
@@ -146,3 +153,17 @@ class PostgreSQLBackend(Backend):
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
         _sql.execute(self.alias, STATEMENT_TIMEOUT, [previous])
+
+    @contextmanager
+    def bound_transaction(self, idle: float | None) -> Iterator[None]:
+        # `SET LOCAL`: the bound ends with the transaction, whichever way it ends.
+        nested = self.connection.in_atomic_block
+        with transaction.atomic(using=self.alias):
+            if idle is None:
+                yield
+                return
+            bound = f"{max(int(idle * 1000), 1)}ms"
+            previous, _ = _sql.execute(self.alias, IDLE_IN_TRANSACTION, [bound])
+            yield
+            if nested:  # within a caller's transaction (a drain), which goes on: restored
+                _sql.execute(self.alias, IDLE_IN_TRANSACTION, [previous])

@@ -1,4 +1,5 @@
-"""`timeout`: an attempt that runs past its time fails with `JobTimeout`."""
+"""`timeout`: an attempt that runs past its time fails with `JobTimeout`, and the database
+ends an attempt that stops (`idle_bound`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,20 @@ from typing import Any
 from django.db import DatabaseError, connections
 
 from .. import ledger
+from ..conf import settings
 from ..exceptions import JobTimeout
+
+
+def idle_bound(timeout: float | None, default_timeout: float | None) -> float | None:
+    """Seconds the database lets an attempt's transaction sit idle before it ends the session
+    (`Backend.bound_transaction`): the attempt's `timeout`, else `default_timeout` (the
+    django-q2 cluster's, past which django-q2 ends the worker anyway), plus `ATTEMPT_MARGIN`.
+    None, no bound, when neither is set.
+
+    A live attempt is never idle that long: the alarm ends it at its timeout. Only a worker
+    that stopped (frozen, paused, cut off) is, and it loses its locks."""
+    seconds = default_timeout if timeout is None else timeout
+    return None if seconds is None else seconds + settings.ATTEMPT_MARGIN
 
 
 @contextmanager

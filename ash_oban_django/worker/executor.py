@@ -44,7 +44,7 @@ from ..models import Job
 from ..registry import registry
 from ..signals import job_finished, job_started
 from ..states import Kind
-from .deadline import deadline
+from .deadline import deadline, idle_bound
 from .logs import bounded
 from .outcome import (
     Cancelled,
@@ -93,20 +93,28 @@ class AttemptFailed(Exception):
         self.runner, self.error = runner, error
 
 
-def perform(job: Job) -> Job:
-    """Run a claimed job (state `executing`) and return it updated."""
-    return perform_and_claim(job).job
+def perform(job: Job, *, default_timeout: float | None = None) -> Job:
+    """Run a claimed job (state `executing`) and return it updated.
+
+    `default_timeout` stands for the timeout of a declaration that has none in the bound the
+    database puts on the attempt's transaction (see `deadline.idle_bound`): a dispatch task
+    gives its django-q2 cluster's."""
+    return perform_and_claim(job, default_timeout=default_timeout).job
 
 
-def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
+def perform_and_claim(
+    job: Job, claim_from: str | None = None, *, default_timeout: float | None = None
+) -> Performed:
     """`perform`; when the job completes, also claim the next job of queue `claim_from`
     in the same transaction (see `Backend.complete_and_claim`)."""
     started = time.monotonic()
     engine = ledger.engine()
     try:
-        performed = attempt(engine, job, claim_from)
+        performed = attempt(engine, job, claim_from, default_timeout)
     except AttemptFailed as failed:
-        concluded = reconnecting(engine, partial(conclude, engine, failed.runner, failed.error))
+        concluded = reconnecting(
+            engine, partial(conclude, engine, failed.runner, failed.error, default_timeout)
+        )
         performed = Performed(concluded, error=failed.error)
         if claim_from is not None and engine.connection_lost(failed.error):
             # The commit may have claimed the next job before the session ended.
@@ -117,7 +125,8 @@ def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
         if runner is None:
             raise
         performed = Performed(
-            reconnecting(engine, partial(conclude, engine, runner, error)), error=error
+            reconnecting(engine, partial(conclude, engine, runner, error, default_timeout)),
+            error=error,
         )
     if performed is None:  # rescued or cancelled while it waited: someone else recorded it
         return Performed(job)
@@ -131,11 +140,16 @@ def perform_and_claim(job: Job, claim_from: str | None = None) -> Performed:
     return performed
 
 
-def attempt(engine: Backend, job: Job, claim_from: str | None) -> Performed | None:
-    """Lock, resolve, perform and complete, in one transaction; None when the job moved on.
-    Raises `AttemptFailed` when the job's work failed; any other error is the package's own
-    (the job stays `executing` and is rescued)."""
-    with failures_of_the_work() as work, transaction.atomic(using=engine.alias):
+def attempt(
+    engine: Backend, job: Job, claim_from: str | None, default_timeout: float | None = None
+) -> Performed | None:
+    """Lock, resolve, perform and complete, in one transaction that the database ends if the
+    worker stops mid-attempt (`deadline.idle_bound`); None when the job moved on. Raises
+    `AttemptFailed` when the job's work failed; any other error is the package's own (the
+    job stays `executing` and is rescued)."""
+    declared = runner_for(job)
+    bound = idle_bound(None if declared is None else declared.timeout, default_timeout)
+    with failures_of_the_work() as work, engine.bound_transaction(bound):
         locked = engine.lock_attempt(job)
         if locked is None:
             return None
@@ -215,9 +229,12 @@ def unknown_name(job: Job) -> UnknownDeclaration:
     return error
 
 
-def conclude(engine: Backend, runner: Runner, error: BaseException) -> Job:
-    """Decide and record the outcome of an attempt whose transaction rolled back."""
-    with transaction.atomic(using=engine.alias):
+def conclude(
+    engine: Backend, runner: Runner, error: BaseException, default_timeout: float | None = None
+) -> Job:
+    """Decide and record the outcome of an attempt whose transaction rolled back (`on_error`
+    included, under the same bound as the attempt)."""
+    with engine.bound_transaction(idle_bound(runner.timeout, default_timeout)):
         locked = engine.lock_attempt(runner.job, refresh=True)
         if locked is None:  # rescued meanwhile: the rescue recorded what happened
             return runner.job

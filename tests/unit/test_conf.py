@@ -27,6 +27,7 @@ DEFAULTS = {
     "RESCUE_INTERVAL": 1.0,
     "PRUNE_INTERVAL": 60.0,
     "LEADER_TTL": 5.0,
+    "ATTEMPT_MARGIN": 5.0,
     "TESTING": None,
 }
 
