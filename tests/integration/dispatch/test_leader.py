@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.db.models import F, Q
 
 from ash_oban_django import ScheduledAction, Trigger, ledger, register, run_trigger
@@ -200,3 +200,38 @@ def test_leader__logs_a_lost_database_once_per_outage(
     assert len(lost) == 1 and lost[0].exc_info is not None, [r.getMessage() for r in warnings]
     assert len(back) == 1 and back[0].exc_info is None
     assert len(warnings) == 2, [r.getMessage() for r in warnings]  # nothing per pass
+
+
+@pytest.mark.row_locks
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("own", [True, False])
+def test_own_connection__keeps_the_lead_when_old_connections_are_closed(
+    declared: None, own: bool
+) -> None:
+    """django-q2's ORM broker runs `close_old_connections()` in the thread that wakes a
+    queue, the leader's: a connection past `CONN_MAX_AGE` (0 here) is closed, and a session
+    lock with it. The leader's own connection is not."""
+    alias = ledger.database()
+    conn_max_age = connections.settings[alias]["CONN_MAX_AGE"]
+    held: list[bool] = []
+
+    def lead_then_close_old_connections() -> None:
+        try:
+            if own:
+                leader.own_connection(alias)
+            assert peers().elect(LEASE, "leader:1", 5)
+            session = connections[alias].connection
+            close_old_connections()
+            held.append(connections[alias].connection is session)
+            held.append(peers().holds(LEASE, "leader:1"))
+        finally:
+            connections.close_all()
+
+    connections.settings[alias]["CONN_MAX_AGE"] = 0
+    try:
+        thread = threading.Thread(target=lead_then_close_old_connections)
+        thread.start()
+        thread.join(15)
+    finally:
+        connections.settings[alias]["CONN_MAX_AGE"] = conn_max_age
+    assert held == [own, own]

@@ -191,3 +191,51 @@ def test_elect__the_mysql_lock_is_per_database() -> None:
     finally:
         other.close()
         peers().resign(LEAD, "here:1")
+
+
+def test_holds__only_the_node_that_leads_on_its_session(node: Callable[[str], Node]) -> None:
+    leader, other = node("leader:1"), node("other:2")
+    assert leader.elect() is True and other.elect() is False
+    assert leader.submit(lambda: peers().holds(LEAD, "leader:1"))() is True
+    assert other.submit(lambda: peers().holds(LEAD, "other:2"))() is False
+    assert leader.resign() is True
+    assert leader.submit(lambda: peers().holds(LEAD, "leader:1"))() is False
+
+
+@pytest.mark.row_locks
+def test_bound_session__a_leader_idle_past_its_bound_loses_the_lead(
+    node: Callable[[str], Node],
+) -> None:
+    """A leader that hangs: the database ends its session once it sat idle past the bound,
+    the lock goes with it, another node leads, and the thawed node holds nothing."""
+    hung, other = node("hung:1"), node("other:2")
+    assert hung.submit(lambda: peers().bound_session(1, None))() is None
+    assert hung.elect() is True
+    assert other.elect() is False
+    started = time.monotonic()
+    while not other.elect():  # `hung` sends nothing meanwhile, as if frozen
+        assert time.monotonic() - started < 5, "the idle leader kept the lead"
+        time.sleep(0.1)
+    assert time.monotonic() - started >= 0.9
+    assert holder() == "other:2"
+
+    def thawed() -> bool:
+        try:
+            return peers().holds(LEAD, "hung:1")
+        except Exception:  # the session is gone: so is the lead
+            connections[connection.alias].close()
+            return peers().holds(LEAD, "hung:1")
+
+    assert hung.submit(thawed)() is False
+    assert hung.elect() is False
+
+
+@pytest.mark.row_locks
+def test_bound_session__a_live_leader_keeps_the_lead(node: Callable[[str], Node]) -> None:
+    leader, other = node("leader:1"), node("other:2")
+    assert leader.submit(lambda: peers().bound_session(1, None))() is None
+    for _ in range(6):  # renewing every half second, for three times the bound
+        assert leader.elect() is True
+        assert other.elect() is False
+        time.sleep(0.5)
+    assert holder() == "leader:1"

@@ -1,0 +1,85 @@
+"""`Backend.transaction_bounded`: the database ends a session left idle in an attempt's
+transaction past the bound, and its row locks go with it (PostgreSQL's
+`idle_in_transaction_session_timeout`, MariaDB's `idle_transaction_timeout`, MySQL's
+`wait_timeout`); a transaction that keeps working commits, and the bound ends with it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import DatabaseError, connection, connections
+
+from ash_oban_django import ledger
+from ash_oban_django.models import Job
+
+pytestmark = [pytest.mark.row_locks, pytest.mark.django_db(transaction=True)]
+
+# The session's idle bound outside an attempt, and its value there (none).
+IDLE_BOUND = {
+    "postgresql": ("SHOW idle_in_transaction_session_timeout", ("0",)),
+    "mysql": ("SELECT @@SESSION.idle_transaction_timeout", (0,)),
+}
+
+
+def new_job() -> Job:
+    values = {"kind": "trigger", "queue": "bounded", "priority": 2, "max_attempts": 1}
+    (job,) = ledger.insert([ledger.new_job(name="bounded.Job", object_pk="1", **values)])
+    return job
+
+
+def locked_by_another() -> bool:
+    """Whether another transaction holds the job's row lock (SKIP LOCKED passes it by)."""
+    with ledger.engine().transaction_bounded(None):
+        return not Job.objects.select_for_update(skip_locked=True).exists()
+
+
+def test_transaction_bounded__a_session_idle_past_the_bound_is_ended_and_its_locks_freed() -> None:
+    job = new_job()
+    holding, thawed, stale = threading.Event(), threading.Event(), []
+
+    def frozen_attempt() -> None:
+        try:
+            with ledger.engine().transaction_bounded(1):
+                list(Job.objects.select_for_update().filter(pk=job.pk))
+                holding.set()
+                thawed.wait(10)  # sends nothing meanwhile, as a stopped worker
+                Job.objects.filter(pk=job.pk).update(state="completed")
+        except DatabaseError as error:
+            stale.append(error)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=frozen_attempt)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        assert locked_by_another()
+        started = time.monotonic()
+        while locked_by_another():
+            assert time.monotonic() - started < 5, "the idle session kept its lock"
+            time.sleep(0.1)
+    finally:
+        thawed.set()
+        worker.join(15)
+    assert len(stale) == 1, "the stale attempt's write went through"
+    assert Job.objects.get(pk=job.pk).state == "available"  # nothing of it was written
+
+
+def test_transaction_bounded__ends_with_its_transaction_committed_or_rolled_back() -> None:
+    if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
+        pytest.skip("MySQL bounds the session's idleness with wait_timeout")
+    job = new_job()
+    with ledger.engine().transaction_bounded(1):
+        for _ in range(4):  # busy for twice the bound, never idle for as long
+            Job.objects.filter(pk=job.pk).update(priority=3)
+            time.sleep(0.5)
+    with pytest.raises(ValueError), ledger.engine().transaction_bounded(1):
+        Job.objects.filter(pk=job.pk).update(priority=4)
+        raise ValueError("the attempt failed")
+    assert Job.objects.get(pk=job.pk).priority == 3
+    read, unbounded = IDLE_BOUND[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(read)
+        assert cursor.fetchone() == unbounded
