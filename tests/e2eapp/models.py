@@ -192,4 +192,40 @@ class Audit(models.Model):
 
     ticket = models.IntegerField()
     job = models.BigIntegerField()
+
+
+class Delivery(models.Model):
+    """Delivered by a trigger with `timeout=5`, whose worker a test freezes mid-attempt."""
+
+    delivered = models.BooleanField(default=False)
+    # The first attempt tells the test its process id (to be frozen).
+    report_pid = models.BooleanField(default=False)
+
+    class Oban:
+        triggers = [
+            Trigger(
+                "deliver",
+                where=Q(delivered=False),
+                scheduler_cron=None,
+                timeout=5,
+                max_attempts=2,
+                worker_name="e2eapp.Delivery:deliver",
+            ),
+        ]
+
+    def deliver(self, **inputs: Any) -> None:
+        job = current_job()
+        assert job is not None
+        # The audit row commits with the job: one row per delivery means it ran once.
+        DeliveryAudit.objects.create(delivery=self, attempt=job.attempt, pid=os.getpid())
+        if self.report_pid and job.attempt == 1:
+            Path(os.environ["E2E_PID_FILE"]).write_text(str(os.getpid()))
+        time.sleep(2 if self.report_pid else 0.2)
+        self.delivered = True
+        self.save(update_fields=["delivered"])
+
+
+class DeliveryAudit(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE)
+    attempt = models.IntegerField()
     pid = models.IntegerField()
