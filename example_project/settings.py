@@ -100,6 +100,8 @@ Q_CLUSTER = {
     # share one Redis give their clusters names of their own.
     "name": os.environ.get("Q_CLUSTER_NAME", "default"),
     "orm": "default",
+    # The ORM broker, waiting out a database restart instead of stalling 10 s after it.
+    "broker_class": "ash_oban_django.dispatch.broker.ReconnectingORM",
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": 300,
     "retry": 360,
@@ -116,7 +118,7 @@ Q_CLUSTER = {
 }
 if os.environ.get("Q_BROKER") == "redis":
     # The Redis broker instead: tasks are handed over after commit (see docs/operations.md).
-    del Q_CLUSTER["orm"]
+    del Q_CLUSTER["orm"], Q_CLUSTER["broker_class"]
     Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 ASH_OBAN = {

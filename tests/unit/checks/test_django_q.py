@@ -51,7 +51,9 @@ def test_check__W004_orm_broker_on_another_database(settings: Any) -> None:
 
 
 def test_check__W005_no_broker(settings: Any) -> None:
-    settings.Q_CLUSTER = {k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"}
+    settings.Q_CLUSTER = {
+        k: v for k, v in settings.Q_CLUSTER.items() if k not in ("orm", "broker_class")
+    }
     assert django_q_ids() == ["ash_oban_django.W005"]
 
 
