@@ -7,13 +7,24 @@ With `manage.py qcluster` (2 workers) on a scratch database, prints p50 / p95 / 
 - snooze lag: a snoozed job's start after its `scheduled_at` (`Snooze(2)`);
 - cron offset: a `* * * * *` scheduler job's insert after its minute;
 - the start of a job on an idle queue while another queue has a 10,000-job backlog;
+- hung-worker recovery (`--hangs 3`): a worker process stopped (SIGSTOP) 0.35 s into an
+  attempt of a trigger with `timeout=5` (its action takes 2 s; the cluster runs with
+  `RESCUE_AFTER=5`): from the freeze to another worker completing the job;
+- frozen-leader takeover (`--hangs 3`): the leader's process stopped: from the freeze to
+  another process leading;
+- recovery after a fast restart (`--restarts 3`: `pg_ctlcluster ... restart -m fast`): from
+  the database answering again to the first new job done;
 - recovery after a database outage (`--outage 60`: PostgreSQL stopped that long, then
   started): from the database answering again to the first new job done.
 
 Targets: retry and snooze p95 <= 1.5 s, cron offset <= 2 s, idle-queue start under backlog
-p95 <= 1.5 s, recovery <= 15 s. `--outage 0` skips the outage (it stops the whole server).
+p95 <= 1.5 s, hung-worker recovery <= timeout + 15 s, frozen-leader takeover <= 15 s,
+recovery after a fast restart <= 5 s, after an outage <= 15 s. `--restarts 0` and
+`--outage 0` skip those (they restart or stop the whole server); `--cron-slots 0`,
+`--backlog 0` and `--hangs 0` skip theirs.
 
-Usage: python bench/latency.py [--samples 10] [--cron-slots 3] [--backlog 10000] [--outage 60]
+Usage: python bench/latency.py [--samples 10] [--cron-slots 3] [--backlog 10000] [--hangs 3]
+       [--restarts 3] [--outage 60]
 """
 
 from __future__ import annotations
@@ -33,6 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _setup  # noqa: E402
 
 LOG = Path("/tmp/ash_oban_bench_latency.log")
+# Where the frozen attempt's process writes its id (tests/e2eapp/models.py: Delivery).
+PID_FILE = Path("/tmp/ash_oban_bench_latency.pid")
+# The Delivery trigger's timeout, and RESCUE_AFTER in the cluster.
+HUNG_TIMEOUT = 5
+RESCUE_AFTER = 5
 
 
 def wait(condition: Callable[[], Any], timeout: float, what: str) -> float:
@@ -118,6 +134,69 @@ def under_backlog(backlog: int, samples: int) -> tuple[list[float], int]:
     return waits, left
 
 
+def hung_worker() -> float:
+    """Freeze the worker running a job 0.35 s into its attempt; seconds from the freeze to
+    another worker completing the job."""
+    from ash_oban_django import run_trigger
+    from ash_oban_django.models import Job
+    from tests.e2eapp.models import Delivery
+
+    PID_FILE.unlink(missing_ok=True)
+    job = run_trigger(Delivery.objects.create(report_pid=True), "deliver")
+    wait(PID_FILE.exists, 30, "the attempt to start")
+    time.sleep(0.35)
+    pid = int(PID_FILE.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        return wait(lambda: Job.objects.get(pk=job.pk).state == "completed", 120, "the frozen job")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def frozen_leader() -> float:
+    """Freeze the leader's process; seconds from the freeze to another process leading."""
+    from ash_oban_django.dispatch.maintenance import LEASE
+    from ash_oban_django.models import Peer
+
+    old = wait_for_leader()
+    pid = int(old.rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        return wait(
+            lambda: Peer.objects.filter(name=LEASE).exclude(node=old).exists(),
+            120,
+            "another leader",
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(2)  # the thawed process steps down, and its cluster takes tasks again
+
+
+def wait_for_leader() -> str:
+    from ash_oban_django.dispatch.maintenance import LEASE
+    from ash_oban_django.models import Peer
+
+    wait(lambda: Peer.objects.filter(name=LEASE).exists(), 60, "a leader")
+    node: str = Peer.objects.get(name=LEASE).node
+    return node
+
+
+def fast_restart() -> float:
+    """Restart PostgreSQL (`-m fast`: every session ended); seconds from the database
+    answering again to a new job done."""
+    from ash_oban_django import run_trigger
+
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    control = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    subprocess.run([*control, "restart", "-m", "fast"], check=True)
+    back = time.monotonic()
+    wait(_answers, 30, "the database")
+    (ticket,) = tickets(1)
+    job = run_trigger(ticket, "ping")
+    wait(lambda: done([job.pk]), 60, "a job after the restart")
+    return time.monotonic() - back
+
+
 def outage(seconds: float) -> float:
     """Stop PostgreSQL for `seconds`, start it, and time the first job done after."""
     from ash_oban_django import run_trigger
@@ -161,6 +240,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--cron-slots", type=int, default=3)
     parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--hangs", type=int, default=3)
+    parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--outage", type=float, default=60.0)
     args = parser.parse_args()
     _setup.create_database()
@@ -171,7 +252,9 @@ def main() -> None:
     from ash_oban_django.models import Peer
 
     LOG.write_bytes(b"")
-    cluster = _setup.start_cluster(LOG)
+    cluster = _setup.start_cluster(
+        LOG, E2E_PID_FILE=str(PID_FILE), ASH_OBAN_RESCUE_AFTER=str(RESCUE_AFTER)
+    )
     try:
         wait(lambda: Peer.objects.filter(name=LEASE).exists(), 60, "a leader")
         since = timezone.now()
@@ -179,10 +262,19 @@ def main() -> None:
         report("run_trigger to attempt start", start_delays("ping", args.samples), None)
         report("retry lag (backoff 3 s)", start_delays("retry_once", args.samples), 1.5)
         report("snooze lag (Snooze(2))", start_delays("snooze_once", args.samples), 1.5)
-        waits, left = under_backlog(args.backlog, args.samples)
-        report(f"idle queue under a {args.backlog:,}-job backlog", waits, 1.5)
-        print(f"  (backlog jobs still waiting when the last sample ran: {left:,})")
-        report("cron offset (* * * * *)", cron_offsets(args.cron_slots, since), 2.0)
+        if args.backlog:
+            waits, left = under_backlog(args.backlog, args.samples)
+            report(f"idle queue under a {args.backlog:,}-job backlog", waits, 1.5)
+            print(f"  (backlog jobs still waiting when the last sample ran: {left:,})")
+        if args.cron_slots:
+            report("cron offset (* * * * *)", cron_offsets(args.cron_slots, since), 2.0)
+        if args.hangs:
+            recoveries = [hung_worker() for _ in range(args.hangs)]
+            report("hung-worker recovery (timeout=5)", recoveries, HUNG_TIMEOUT + 15)
+            report("frozen-leader takeover", [frozen_leader() for _ in range(args.hangs)], 15)
+        if args.restarts and not _setup.MYSQL:
+            restarts = [fast_restart() for _ in range(args.restarts)]
+            report("recovery after a fast restart", restarts, 5.0)
         if args.outage:
             report(f"recovery after a {args.outage:g} s outage", [outage(args.outage)], 15.0)
     finally:

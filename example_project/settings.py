@@ -116,6 +116,9 @@ Q_CLUSTER = {
     "cache": "default",
     "label": "Django Q2",
 }
+if os.environ.get("Q_RECYCLE"):
+    # Tasks a worker process runs before django-q2 replaces it (500 by default).
+    Q_CLUSTER["recycle"] = int(os.environ["Q_RECYCLE"])
 if os.environ.get("Q_BROKER") == "redis":
     # The Redis broker instead: tasks are handed over after commit (see docs/operations.md).
     del Q_CLUSTER["orm"], Q_CLUSTER["broker_class"]

@@ -151,10 +151,12 @@ def test_hangs__a_busy_cluster_keeps_one_leader_for_five_minutes(
     start_cluster: Callable[..., Cluster],
 ) -> None:
     """With `CONN_MAX_AGE=60` and health checks (the test settings'), while the leader wakes
-    queues through django-q2's ORM broker every second: no change of leader."""
+    queues through django-q2's ORM broker every second: no change of leader. (django-q2
+    replaces a worker process after `recycle` tasks, 500 by default, which this cluster
+    would reach: its leader would resign on the way out. Not here.)"""
     assert connection.settings_dict["CONN_MAX_AGE"] == 60
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
-    cluster = start_cluster(ASH_OBAN_LOG="INFO")
+    cluster = start_cluster(ASH_OBAN_LOG="INFO", Q_RECYCLE="100000")
     wait_until(leader, 30, "a leader", [cluster])
     first = leader()
     assert first is not None
@@ -169,5 +171,6 @@ def test_hangs__a_busy_cluster_keeps_one_leader_for_five_minutes(
             f"the lead went from {first.node} to {lead.node}\n{cluster.output()[-3000:]}"
         )
         time.sleep(1)
-    assert cluster.output().count("takes the lead") == 1, cluster.output()[-3000:]
+    output = cluster.output()
+    assert output.count("takes the lead") == 1 and "resigns" not in output, output[-3000:]
     assert Job.objects.filter(state="completed").count() > 600  # it was busy
