@@ -17,6 +17,8 @@ failed over) is `Interrupted`: not the job's fault, so it runs again soon withou
 attempt, up to `retry.MAX_INTERRUPTIONS` times. Its outcome is recorded on a new connection,
 retried while the database stays away (`RECONNECT_FOR`).
 
+Both transactions are bounded on the server (`deadline.idle_bound`): a worker that stops
+mid-attempt loses its session, and its locks, once idle past its timeout plus a margin.
 The first transaction holds the job row's lock for the whole attempt (on PostgreSQL and
 MariaDB that lock is the proof that the worker is alive; see the rescue), so the work's
 writes commit if and only if the job completes.
