@@ -17,12 +17,14 @@ from ash_oban_django import (
     ScheduledAction,
     Snooze,
     Trigger,
+    ledger,
     register,
     run_trigger,
     schedule,
 )
 from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
+from ash_oban_django.worker import perform
 from ash_oban_django.worker.executor import AttemptFailed, failures_of_the_work
 from ash_oban_django.worker.runners import TriggerRunner
 from tests.integration.refusals import refusing_job_saves
@@ -634,3 +636,50 @@ def test_failures_of_the_work__blame_only_what_runs_after_the_runner_is_known() 
         raise ValueError("action")
     assert failed.value.runner is runner
     assert repr(failed.value.error) == "ValueError('action')"
+
+
+# How the attempt's transaction reads its idle bound, per database that has one.
+IDLE_BOUND = {
+    "postgresql": "SHOW idle_in_transaction_session_timeout",
+    "mysql": "SELECT @@SESSION.idle_transaction_timeout",
+}
+
+
+class ReadsItsBound(Widget):
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    def finish(self, **inputs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(IDLE_BOUND[connection.vendor])
+            self.note = str(cursor.fetchone()[0])
+        self.save(update_fields=["note"])
+
+
+@pytest.mark.row_locks
+@pytest.mark.parametrize(
+    ("timeout", "default_timeout", "bound"),
+    [(3, None, "5s"), (3, 300, "5s"), (None, 300, "302s"), (None, None, "0")],
+)
+def test_perform__the_attempts_transaction_is_bounded_by_its_timeout_plus_the_margin(
+    ash_oban: Any,
+    settings: Any,
+    timeout: int | None,
+    default_timeout: int | None,
+    bound: str,
+) -> None:
+    """The bound is the declaration's timeout, else the cluster's (`default_timeout`), plus
+    `ATTEMPT_MARGIN`; none without either."""
+    if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
+        pytest.skip("MySQL bounds the session's idleness with wait_timeout")
+    settings.ASH_OBAN = {**settings.ASH_OBAN, "ATTEMPT_MARGIN": 2}
+    trigger = Trigger("finish", scheduler_cron=None, timeout=timeout)
+    with register(ReadsItsBound, triggers=[trigger]):
+        widget = ReadsItsBound.objects.create()
+        job = run_trigger(widget, "finish")
+        (claimed,) = ledger.engine().claim(job.queue, 1)
+        assert perform(claimed, default_timeout=default_timeout).state == "completed"
+    widget.refresh_from_db()
+    expected = bound if connection.vendor == "postgresql" else bound.rstrip("s")
+    assert widget.note == expected
