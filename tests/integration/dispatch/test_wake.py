@@ -37,6 +37,7 @@ def test_wake__a_broker_that_is_down_logs_a_warning_and_keeps_the_job(
     # django-q2 reads Q_CLUSTER once, into `Conf`: point it at a Redis broker on a port
     # where nothing listens, so every task handed over fails for real.
     monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "BROKER_CLASS", None)
     monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:9/0")
     with (
         register(Widget, triggers=[Trigger("finish", scheduler_cron=None)]),
