@@ -63,7 +63,7 @@ class Leader:
         self.last_rescue = self.last_prune = float("-inf")
         self.outage = Outage(f"leader {node}", logger)
         # The database session whose idleness is bounded (see `bound_session`).
-        self.bounded: Any = None
+        self.bounded: object = None
 
     def tick(self) -> bool:
         """One pass: renew or take the lease, then run the steps that are due, each while
