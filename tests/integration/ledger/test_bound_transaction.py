@@ -1,4 +1,4 @@
-"""`Backend.transaction_bounded`: the database ends a session left idle in an attempt's
+"""`Backend.bound_transaction`: the database ends a session left idle in an attempt's
 transaction past the bound, and its row locks go with it (PostgreSQL's
 `idle_in_transaction_session_timeout`, MariaDB's `idle_transaction_timeout`, MySQL's
 `wait_timeout`); a transaction that keeps working commits, and the bound ends with it."""
@@ -31,17 +31,17 @@ def new_job() -> Job:
 
 def locked_by_another() -> bool:
     """Whether another transaction holds the job's row lock (SKIP LOCKED passes it by)."""
-    with ledger.engine().transaction_bounded(None):
+    with ledger.engine().bound_transaction(None):
         return not Job.objects.select_for_update(skip_locked=True).exists()
 
 
-def test_transaction_bounded__a_session_idle_past_the_bound_is_ended_and_its_locks_freed() -> None:
+def test_bound_transaction__a_session_idle_past_the_bound_is_ended_and_its_locks_freed() -> None:
     job = new_job()
     holding, thawed, stale = threading.Event(), threading.Event(), []
 
     def frozen_attempt() -> None:
         try:
-            with ledger.engine().transaction_bounded(1):
+            with ledger.engine().bound_transaction(1):
                 list(Job.objects.select_for_update().filter(pk=job.pk))
                 holding.set()
                 thawed.wait(10)  # sends nothing meanwhile, as a stopped worker
@@ -67,15 +67,15 @@ def test_transaction_bounded__a_session_idle_past_the_bound_is_ended_and_its_loc
     assert Job.objects.get(pk=job.pk).state == "available"  # nothing of it was written
 
 
-def test_transaction_bounded__ends_with_its_transaction_committed_or_rolled_back() -> None:
+def test_bound_transaction__ends_with_its_transaction_committed_or_rolled_back() -> None:
     if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
         pytest.skip("MySQL bounds the session's idleness with wait_timeout")
     job = new_job()
-    with ledger.engine().transaction_bounded(1):
+    with ledger.engine().bound_transaction(1):
         for _ in range(4):  # busy for twice the bound, never idle for as long
             Job.objects.filter(pk=job.pk).update(priority=3)
             time.sleep(0.5)
-    with pytest.raises(ValueError), ledger.engine().transaction_bounded(1):
+    with pytest.raises(ValueError), ledger.engine().bound_transaction(1):
         Job.objects.filter(pk=job.pk).update(priority=4)
         raise ValueError("the attempt failed")
     assert Job.objects.get(pk=job.pk).priority == 3
