@@ -11,6 +11,7 @@ from django.test import override_settings
 from ash_oban_django.dispatch.routing import (
     broker,
     cluster_for,
+    cluster_timeout,
     cluster_workers,
     clusters,
     default_cluster,
@@ -85,3 +86,12 @@ def test_cluster_workers__of_each_cluster() -> None:
 def test_cluster_workers__defaults_to_the_cpu_count_as_django_q2_does() -> None:
     with override_settings(Q_CLUSTER={"name": "main"}):
         assert cluster_workers("main") == (os.cpu_count() or 1)
+
+
+def test_cluster_timeout__the_clusters_own_else_the_base_ones_else_none() -> None:
+    with override_settings(Q_CLUSTER=TWO_CLUSTERS):
+        assert cluster_timeout("reports") == 600.0
+        assert cluster_timeout("main") is None  # django-q2 then sets none
+    with override_settings(Q_CLUSTER={**TWO_CLUSTERS, "timeout": 300}):
+        assert (cluster_timeout("main"), cluster_timeout("reports")) == (300.0, 600.0)
+        assert cluster_timeout("unknown") == 300.0
