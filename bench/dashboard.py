@@ -105,11 +105,7 @@ def main() -> None:
     url = reverse("admin:ash_oban_django_dashboard")
     assert client.get(url).status_code == 200  # warm: templates, plans
     print(line("page (full render)", timed(lambda: client.get(url), args.loads)))
-    print(
-        line(
-            "page (refresh fragment)", timed(lambda: client.get(url, {"fragment": "1"}), args.loads)
-        )
-    )
+    print(line("page (refresh fragment)", timed(lambda: client.get(url, {"fragment": "1"}), args.loads)))
     parts: dict[str, Callable[[], Any]] = {
         "queue counts and lag": dashboard.queue_rows,
         "throughput (3 queries)": dashboard.throughput,
