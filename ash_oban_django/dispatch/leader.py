@@ -68,7 +68,6 @@ class Leader:
     def tick(self) -> bool:
         """One pass: renew or take the lease, then run the steps that are due, each while
         this session still leads. Returns whether this process leads."""
-        self.bound_session()
         self.set_leading(peers().elect(LEASE, self.node, settings.LEADER_TTL))
         if not self.leading:
             return False
@@ -98,10 +97,10 @@ class Leader:
             self.leading = leading
 
     def bound_session(self) -> None:
-        """Bound the idleness of this thread's session, once per session: the database ends
-        it once it sits idle longer than `LEADER_TTL` (between passes), or idle in a
-        transaction longer than an attempt without `timeout` may (the rescue may run an
-        `on_error`)."""
+        """Bound the idleness of this thread's own session (`own_connection`), once per
+        session: the database ends it once it sits idle longer than `LEADER_TTL` (between
+        passes), or idle in a transaction longer than an attempt without `timeout` may (the
+        rescue may run an `on_error`)."""
         connection = connections[ledger.database()]
         connection.ensure_connection()
         if connection.connection is not self.bounded:
@@ -118,6 +117,7 @@ class Leader:
         try:
             while not stop.is_set():
                 try:
+                    self.bound_session()
                     self.tick()
                     failing = False
                     self.outage.answered()
