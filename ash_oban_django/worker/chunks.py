@@ -41,7 +41,7 @@ from ..registry import RegisteredTrigger, registry
 from ..signals import job_finished, job_started
 from ..states import Kind
 from ..tenants import filter_tenant, tenant_context
-from .deadline import deadline
+from .deadline import deadline, idle_bound
 from .executor import conclude, decide, perform, reconnecting, record
 from .outcome import Cancelled, classify
 from .runners import TriggerRunner, call, check_permission
@@ -178,8 +178,11 @@ def run_chunk(engine: Backend, runners: list[TriggerRunner], chunks: Chunks) -> 
     """Lock, perform and record a chunk in one transaction. Raises `ChunkFailed` when the
     chunk as a whole failed once its work had begun."""
     outcome = _Chunk()
+    # Bounded on the server like a single attempt (`deadline.idle_bound`), by the trigger's
+    # timeout: a worker that stops mid-chunk loses its locks.
+    bound = idle_bound(runners[0].timeout if runners else None, None)
     try:
-        with transaction.atomic(using=engine.alias):
+        with engine.bound_transaction(bound):
             held = {job.pk for job in engine.lock_chunk([r.job for r in runners])}
             outcome.moved_on = [r for r in runners if r.job.pk not in held]
             running = [r for r in runners if r.job.pk in held]
