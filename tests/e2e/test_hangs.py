@@ -147,6 +147,7 @@ def test_hangs__a_frozen_leader_is_replaced_within_15_seconds_and_steps_down_whe
     assert slots and set(slots.values()) == {1}, slots
 
 
+@pytest.mark.soak
 def test_hangs__a_busy_cluster_keeps_one_leader_for_five_minutes(
     start_cluster: Callable[..., Cluster],
 ) -> None:
