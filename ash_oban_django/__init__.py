@@ -28,7 +28,17 @@ from .registry import register
 
 if TYPE_CHECKING:
     from .enqueue import build_trigger, run_trigger, run_triggers, schedule
-    from .ledger import cancel_job, pause_queue, resume_queue, scale_queue
+    from .ledger import (
+        cancel_job,
+        cancel_jobs,
+        delete_jobs,
+        pause_all_queues,
+        pause_queue,
+        resume_all_queues,
+        resume_queue,
+        retry_jobs,
+        scale_queue,
+    )
     from .worker import Result, schedule_and_run_triggers
 
 try:
@@ -42,8 +52,13 @@ _LAZY = {
     "Result": "worker",
     "build_trigger": "enqueue",
     "cancel_job": "ledger",
+    "cancel_jobs": "ledger",
+    "delete_jobs": "ledger",
+    "pause_all_queues": "ledger",
     "pause_queue": "ledger",
+    "resume_all_queues": "ledger",
     "resume_queue": "ledger",
+    "retry_jobs": "ledger",
     "scale_queue": "ledger",
     "run_trigger": "enqueue",
     "run_triggers": "enqueue",
@@ -76,10 +91,15 @@ __all__ = [
     "__version__",
     "build_trigger",
     "cancel_job",
+    "cancel_jobs",
     "current_job",
+    "delete_jobs",
+    "pause_all_queues",
     "pause_queue",
     "register",
+    "resume_all_queues",
     "resume_queue",
+    "retry_jobs",
     "run_trigger",
     "run_triggers",
     "scale_queue",

@@ -17,6 +17,7 @@ class AshObanConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import logs as lifecycle_logs
         from .dispatch import leader, stopping
         from .dispatch.cron import sync_on_migrate
         from .dispatch.wake import on_jobs_available
@@ -35,6 +36,8 @@ class AshObanConfig(AppConfig):
         post_spawn.connect(leader.start, dispatch_uid="ash_oban_django.leader")
         # A dispatch task stops claiming once its cluster stops (see dispatch/stopping.py).
         post_spawn.connect(stopping.watch, dispatch_uid="ash_oban_django.stopping")
+        # One log line per lifecycle event, with its facts as `extra` fields (see logs.py).
+        lifecycle_logs.connect()
         # With the `metrics` extra, every process records its jobs (see metrics.py).
         if find_spec("prometheus_client") is not None:
             from .metrics import connect

@@ -12,6 +12,13 @@ What it serves:
 - `ash_oban_job_duration_seconds{queue, name}`: how long attempts ran (`job_finished`);
 - `ash_oban_job_lag_seconds{queue}`: from a job's `scheduled_at` to its attempt's start
   (`job_started`);
+- `ash_oban_job_inserts_total{queue, name}` and `ash_oban_job_conflicts_total{queue, name}`:
+  jobs inserted, and inserts skipped because another job held the unique key
+  (`job_inserted`, and a scheduler run's counts from `scheduler_finished`, once it commits);
+- `ash_oban_job_rescues_total{queue, name}`: orphans made available again (`job_rescued`);
+- `ash_oban_jobs_pruned_total`: finished jobs deleted by the pruner (`jobs_pruned`);
+- `ash_oban_leader_changes_total{change}`: the lead `elected`, `resigned` or `lost`
+  (`leader_elected`, `leader_resigned`);
 - `ash_oban_queue_jobs{queue, state}`, `ash_oban_queue_lag_seconds{queue}`,
   `ash_oban_queue_paused{queue}` and `ash_oban_leader`: read from the ledger at scrape time,
   so whichever process answers the scrape tells the truth.
@@ -30,12 +37,22 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from . import dashboard, ledger
 from .dispatch.maintenance import LEASE
 from .ledger.peer import peers
-from .signals import job_finished, job_started
+from .signals import (
+    job_finished,
+    job_inserted,
+    job_rescued,
+    job_started,
+    jobs_pruned,
+    leader_elected,
+    leader_resigned,
+    scheduler_finished,
+)
 from .states import INCOMPLETE_STATES
 
 try:
@@ -79,6 +96,28 @@ LAG = Histogram(
     registry=None,
 )
 
+INSERTS = Counter("ash_oban_job_inserts", "Jobs inserted.", ["queue", "name"], registry=None)
+CONFLICTS = Counter(
+    "ash_oban_job_conflicts",
+    "Inserts skipped because another job held the unique key.",
+    ["queue", "name"],
+    registry=None,
+)
+RESCUES = Counter(
+    "ash_oban_job_rescues",
+    "Jobs whose worker died, made available again.",
+    ["queue", "name"],
+    registry=None,
+)
+PRUNES = Counter("ash_oban_jobs_pruned", "Finished jobs deleted by the pruner.", registry=None)
+LEADER_CHANGES = Counter(
+    "ash_oban_leader_changes",
+    "The lead taken (elected), given up (resigned) or lost by a node.",
+    ["change"],
+    registry=None,
+)
+COUNTERS = (JOBS, INSERTS, CONFLICTS, RESCUES, PRUNES, LEADER_CHANGES)
+
 
 def on_job_started(sender: Any, *, job: Any, **kwargs: Any) -> None:
     started = job.attempted_at or ledger.now()
@@ -90,10 +129,61 @@ def on_job_finished(sender: Any, *, job: Any, state: str, duration: float, **kwa
     DURATION.labels(job.queue, job.name).observe(max(duration, 0.0))
 
 
+def on_job_inserted(sender: Any, *, job: Any, conflict: bool, **kwargs: Any) -> None:
+    (CONFLICTS if conflict else INSERTS).labels(job.queue, job.name).inc()
+
+
+def on_scheduler_finished(
+    sender: Any,
+    *,
+    worker_name: str,
+    queue: str,
+    inserted: int,
+    duplicates: int,
+    **kwargs: Any,
+) -> None:
+    def count() -> None:
+        if inserted:
+            INSERTS.labels(queue, worker_name).inc(inserted)
+        if duplicates:
+            CONFLICTS.labels(queue, worker_name).inc(duplicates)
+
+    # Sent inside the scheduler's transaction: counted only once its inserts commit.
+    transaction.on_commit(count, using=ledger.database())
+
+
+def on_job_rescued(sender: Any, *, job: Any, **kwargs: Any) -> None:
+    RESCUES.labels(job.queue, job.name).inc()
+
+
+def on_jobs_pruned(sender: Any, *, count: int, **kwargs: Any) -> None:
+    PRUNES.inc(count)
+
+
+def on_leader_elected(sender: Any, **kwargs: Any) -> None:
+    LEADER_CHANGES.labels("elected").inc()
+
+
+def on_leader_resigned(sender: Any, *, lost: bool, **kwargs: Any) -> None:
+    LEADER_CHANGES.labels("lost" if lost else "resigned").inc()
+
+
+RECEIVERS = (
+    (job_started, on_job_started),
+    (job_finished, on_job_finished),
+    (job_inserted, on_job_inserted),
+    (scheduler_finished, on_scheduler_finished),
+    (job_rescued, on_job_rescued),
+    (jobs_pruned, on_jobs_pruned),
+    (leader_elected, on_leader_elected),
+    (leader_resigned, on_leader_resigned),
+)
+
+
 def connect() -> None:
     """Record the signals in this process's metrics (once, whatever the calls)."""
-    job_started.connect(on_job_started, dispatch_uid="ash_oban_django.metrics.started")
-    job_finished.connect(on_job_finished, dispatch_uid="ash_oban_django.metrics.finished")
+    for signal, receiver in RECEIVERS:
+        signal.connect(receiver, dispatch_uid=f"ash_oban_django.metrics.{receiver.__name__}")
 
 
 class LedgerCollector:
@@ -127,7 +217,7 @@ class _ProcessMetrics:
     """This process's counters and histograms (outside multiprocess mode)."""
 
     def collect(self) -> Iterator[Metric]:
-        for metric in (JOBS, DURATION, LAG):
+        for metric in (*COUNTERS, DURATION, LAG):
             yield from metric.collect()
 
 

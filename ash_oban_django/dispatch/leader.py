@@ -46,6 +46,8 @@ from .. import ledger
 from ..conf import settings
 from ..ledger.outage import Outage
 from ..ledger.peer import peers
+from ..models import Peer
+from ..signals import leader_elected, leader_resigned
 from ..worker.deadline import idle_bound
 from .cron import CronFiring
 from .maintenance import LEASE, prune, rescue, run_step, stage_and_wake
@@ -92,9 +94,14 @@ class Leader:
         return True
 
     def set_leading(self, leading: bool) -> None:
+        """Whether this node leads now; a change is sent as `leader_elected`, or as
+        `leader_resigned` with `lost=True` (another node took it, or a pass cannot tell)."""
         if leading != self.leading:
-            logger.info("%s %s the lead", self.node, "takes" if leading else "loses")
             self.leading = leading
+            if leading:
+                leader_elected.send_robust(Peer, name=LEASE, node=self.node)
+            else:
+                leader_resigned.send_robust(Peer, name=LEASE, node=self.node, lost=True)
 
     def bound_session(self) -> None:
         """Bound the idleness of this thread's own session (`own_connection`), once per
@@ -138,14 +145,16 @@ class Leader:
     def resign(self) -> None:
         """Give up the lead, from this thread: the session lock is its connection's. Closing
         that connection frees the lock even when the resign itself fails."""
+        held = self.leading
         try:
-            if peers().resign(LEASE, self.node):
-                logger.info("%s resigns the lead", self.node)
+            held = peers().resign(LEASE, self.node) or held
         except Exception:
             logger.warning("%s could not resign the lead", self.node, exc_info=True)
         finally:
             self.leading = False
             connections[ledger.database()].close()
+        if held:
+            leader_resigned.send_robust(Peer, name=LEASE, node=self.node, lost=False)
 
 
 def own_connection(alias: str) -> BaseDatabaseWrapper:

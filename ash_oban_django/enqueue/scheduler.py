@@ -73,6 +73,8 @@ def run_scheduler(
         scheduler_finished.send_robust(
             entry.model,
             name=entry.scheduler_name,
+            worker_name=entry.worker_name,
+            queue=entry.queue,
             tenant=tenant,
             matched=report.matched,
             inserted=report.inserted,

@@ -15,8 +15,10 @@ the caller sees as `job.conflict`, whatever runs concurrently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
@@ -25,9 +27,14 @@ from django.dispatch import Signal
 
 from ..conf import settings
 from ..models import UNIQUE_KEY, UNIQUE_WHILE, Job, Queue
+from ..registry import registry
+from ..signals import job_cancelled, job_inserted, queue_changed
+from ..states import State
 from . import queues
 from .backend import Backend
+from .bulk import BATCH_SIZE, JobFilter, Progress, eligible, in_batches
 from .mysql import MySQLBackend
+from .notify import after_commit, jobs_after_commit
 from .postgresql import PostgreSQLBackend
 from .queries import jobs, queue_rows, runnable
 from .queues import QueueControl, queue_controls, queue_limit
@@ -52,7 +59,9 @@ __all__ = [
     "announce",
     "cancel_job",
     "cancel_jobs",
+    "count_jobs",
     "database",
+    "delete_jobs",
     "engine",
     "insert",
     "insert_one",
@@ -63,16 +72,20 @@ __all__ = [
     "jobs_inserted",
     "new_job",
     "node_name",
+    "known_queues",
     "now",
+    "pause_all_queues",
     "pause_queue",
     "queue_controls",
     "queue_limit",
     "queue_rows",
+    "resume_all_queues",
     "resume_queue",
     "retry_jobs",
     "runnable",
     "scale_queue",
     "schedule_in",
+    "select_jobs",
 ]
 
 # The ledger's backend for each database vendor Django reports.
@@ -120,7 +133,9 @@ def insert_rows(rows: Rows, *, announce_available: bool = True) -> list[Inserted
     """Insert rows, skipping those whose unique key is taken; returns the rows inserted.
 
     A caller inserting many pages in one transaction (the scheduler) passes
-    `announce_available=False` and announces its totals once.
+    `announce_available=False` and announces its totals once. No `job_inserted` is sent for
+    these rows: one signal per row, held until the commit, would make a scheduler run's
+    memory grow with its rows; the scheduler reports its counts (`scheduler_finished`).
     """
     inserted = engine().insert(rows)
     if inserted:
@@ -134,19 +149,30 @@ def insert(new_jobs: Sequence[Job], *, announce_available: bool = True) -> list[
     """Insert jobs in bulk; a job whose unique key is taken is skipped and marked `conflict`.
 
     Returns the jobs given, with `pk` set on the inserted ones. `announce_available=False`
-    leaves announcing them to the caller (see `insert_rows`).
+    leaves announcing them to the caller (see `insert_rows`). `job_inserted` is sent for each,
+    inserted or not, once the transaction commits.
     """
     if not new_jobs:
         return []
-    alias = database()
     inserted = insert_rows(Rows.of_jobs(new_jobs), announce_available=announce_available)
+    _inserted(new_jobs, inserted)
+    return list(new_jobs)
+
+
+def _inserted(new_jobs: Sequence[Job], inserted: Sequence[Inserted]) -> None:
+    """Mark which of `new_jobs` were inserted (`pk`) and which conflicted, and send
+    `job_inserted` for each once the transaction commits."""
+    alias = database()
     by_key = {tuple(key): pk for pk, *key, _, _ in inserted}
     for job in new_jobs:
         pk = by_key.pop(unique_key(job), None)
         job.pk, job.conflict = pk, pk is None
         if pk is not None:
             job._state.adding, job._state.db = False, alias
-    return list(new_jobs)
+    for conflict in (False, True):
+        jobs_after_commit(
+            job_inserted, [j for j in new_jobs if j.conflict is conflict], alias, conflict=conflict
+        )
 
 
 def insert_one(job: Job, *, announce_available: bool = True) -> Job:
@@ -166,23 +192,118 @@ def insert_one(job: Job, *, announce_available: bool = True) -> Job:
     return job
 
 
-# -- operator actions (admin, commands) -------------------------------------------------------
+# -- operator actions (API, admin, dashboard, commands) ---------------------------------------
+
+# What an operator's cancel records, unless told why.
+CANCELLED_BY_OPERATOR = "cancelled by an operator"
 
 
-def retry_jobs(queryset: QuerySet[Job]) -> int:
-    """Run finished or waiting jobs again now (see `Backend.retry`); their queues are
-    woken once it commits. Returns how many were retried."""
-    queues = engine().retry(queryset)
-    announce(queues)
-    return sum(queues.values())
+def select_jobs(
+    selected: QuerySet[Job] | None = None,
+    *,
+    queue: str | Iterable[str] | None = None,
+    state: str | Iterable[str] | None = None,
+    name: str | Iterable[str] | None = None,
+    tag: str | None = None,
+    before: datetime | timedelta | None = None,
+    after: datetime | timedelta | None = None,
+) -> QuerySet[Job]:
+    """The jobs of `selected` (every job by default) that the filter keywords select (see
+    `bulk.JobFilter`); raises `ValueError` on a keyword's value it cannot use."""
+    found = JobFilter(queue, state, name, tag, before, after)
+    return found.apply(jobs() if selected is None else selected.using(database()))
 
 
-def cancel_jobs(queryset: QuerySet[Job], reason: str = "cancelled by an operator") -> int:
-    """Cancel jobs that have not started; returns how many were cancelled."""
-    return engine().cancel_unstarted(queryset, reason)
+def count_jobs(action: str, selected: QuerySet[Job] | None = None, **filters: Any) -> int:
+    """How many jobs `action` (`"retry"`, `"cancel"` or `"delete"`) would change, for the
+    same arguments as `retry_jobs`, `cancel_jobs` or `delete_jobs`."""
+    return eligible(action, select_jobs(selected, **filters)).count()
 
 
-def cancel_job(job_id: int, reason: str = "cancelled by an operator") -> bool:
+def retry_jobs(
+    selected: QuerySet[Job] | None = None,
+    /,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    **filters: Any,
+) -> int:
+    """Run again now every finished or waiting job the filter keywords select (`queue=`,
+    `state=`, `name=`, `tag=`, `before=`/`after=`; see `bulk.JobFilter`), or of the queryset
+    `selected`; returns how many were retried.
+
+    Executing and available jobs are left alone, and so is a job whose unique key another
+    incomplete job holds; a job out of attempts gets one more. Works in batches of
+    `batch_size`, one short transaction each (`progress(n)` is called after each); the
+    queues are woken as each batch commits.
+
+    >>> retry_jobs(state="discarded", after=timedelta(hours=12))
+    40000
+    """
+
+    def retry(batch: QuerySet[Job]) -> int:
+        retried = engine().retry(batch)
+        announce(retried)
+        return sum(retried.values())
+
+    found = select_jobs(selected, **filters)
+    return in_batches("retry", found, retry, batch_size=batch_size, progress=progress)
+
+
+def cancel_jobs(
+    selected: QuerySet[Job] | None = None,
+    reason: str = CANCELLED_BY_OPERATOR,
+    /,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    **filters: Any,
+) -> int:
+    """Cancel every job that has not started among those the filter keywords select (as
+    `retry_jobs`), or of the queryset `selected`, for `reason`; returns how many were
+    cancelled. `job_cancelled` is sent for each. A running job cannot be stopped from
+    outside: executing jobs are left alone.
+
+    >>> cancel_jobs(name="shop.Order:process")
+    1200
+    """
+    alias = database()
+
+    def cancel(batch: QuerySet[Job]) -> int:
+        ids = list(batch.values_list("pk", flat=True))
+        count = engine().cancel_unstarted(batch, reason)
+        cancelled = jobs().filter(pk__in=ids, state=State.CANCELLED)
+        if job_cancelled.has_listeners(Job):
+            jobs_after_commit(job_cancelled, cancelled, alias, reason=reason)
+        return count
+
+    found = select_jobs(selected, **filters)
+    return in_batches("cancel", found, cancel, batch_size=batch_size, progress=progress)
+
+
+def delete_jobs(
+    selected: QuerySet[Job] | None = None,
+    /,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    **filters: Any,
+) -> int:
+    """Delete every job but the executing ones among those the filter keywords select (as
+    `retry_jobs`), or of the queryset `selected`; returns how many were deleted.
+
+    >>> delete_jobs(state="cancelled", before=timedelta(days=7))
+    310
+    """
+
+    def delete(batch: QuerySet[Job]) -> int:
+        return batch.delete()[0]
+
+    found = select_jobs(selected, **filters)
+    return in_batches("delete", found, delete, batch_size=batch_size, progress=progress)
+
+
+def cancel_job(job_id: int, reason: str = CANCELLED_BY_OPERATOR) -> bool:
     """Cancel one job that has not started; False when it is executing, finished or gone.
 
     >>> cancel_job(42)
@@ -194,24 +315,24 @@ def cancel_job(job_id: int, reason: str = "cancelled by an operator") -> bool:
 # -- runtime queue control (see `queues.py`) ---------------------------------------------------
 
 
-def pause_queue(name: str) -> Queue:
+def pause_queue(name: str, *, by: Any = None) -> Queue:
     """Stop claiming `name`'s jobs, in every cluster, from its next claim on. Waiting jobs
-    stay; jobs already running finish.
+    stay; jobs already running finish. `by` names who did it (sent with `queue_changed`).
 
     >>> pause_queue("mail").paused
     True
     """
-    return queues.pause(name)
+    return _changed(queues.pause(name), "paused", by)
 
 
-def resume_queue(name: str) -> Queue:
+def resume_queue(name: str, *, by: Any = None) -> Queue:
     """Claim `name`'s jobs again, and wake the queue for those waiting."""
     row = queues.resume(name)
     _wake(name)
-    return row
+    return _changed(row, "resumed", by)
 
 
-def scale_queue(name: str, limit: int | None) -> Queue:
+def scale_queue(name: str, limit: int | None, *, by: Any = None) -> Queue:
     """Run at most `limit` of `name`'s jobs at once, over `ASH_OBAN["QUEUES"]`'s limit; None
     goes back to that setting. The queue is woken, so a raised limit is used at once.
 
@@ -220,6 +341,39 @@ def scale_queue(name: str, limit: int | None) -> Queue:
     """
     row = queues.scale(name, limit)
     _wake(name)
+    return _changed(row, "scaled", by)
+
+
+def known_queues() -> list[str]:
+    """Every queue the installation knows: its declarations', the settings', and those with
+    a runtime control row."""
+    names = {queue for entry in registry.entries() for queue in entry.queues}
+    names.update(settings.QUEUES)
+    names.update(queue_rows().values_list("name", flat=True))
+    return sorted(names)
+
+
+def pause_all_queues(*, by: Any = None) -> list[Queue]:
+    """`pause_queue` every queue the installation knows (see `known_queues`)."""
+    return [pause_queue(name, by=by) for name in known_queues()]
+
+
+def resume_all_queues(*, by: Any = None) -> list[Queue]:
+    """`resume_queue` every queue the installation knows, paused or not."""
+    return [resume_queue(name, by=by) for name in known_queues()]
+
+
+def _changed(row: Queue, change: str, by: Any) -> Queue:
+    after_commit(
+        queue_changed,
+        Queue,
+        database(),
+        queue=row.name,
+        change=change,
+        paused=row.paused,
+        limit=row.limit,
+        by=by,
+    )
     return row
 
 

@@ -23,8 +23,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q, QuerySet
 
 from ..models import CLAIM_ORDER, Job
+from ..signals import jobs_pruned, jobs_staged
 from ..states import INCOMPLETE_STATES, ON_ERROR_HANDLED, WAITING_STATES, Kind, State
 from . import _sql
+from .notify import after_commit
 from .queries import PAUSED, jobs, queue_rows, runnable
 from .rows import (
     ERROR_MESSAGE_LIMIT,
@@ -341,11 +343,15 @@ class Backend(ABC):
         """Make due jobs `available`; returns the queues with available jobs, and how many."""
         # Every such queue is woken, so a lost wake delays, never loses; not the paused ones
         # (resuming one wakes it).
+        # `jobs_staged` is sent once it commits, when some were.
         waiting = jobs(self.alias).filter(state__in=WAITING_STATES, scheduled_at__lte=now())
-        waiting.update(state=State.AVAILABLE)
+        staged = waiting.update(state=State.AVAILABLE)
         paused = queue_rows(self.alias).filter(PAUSED).values("name")
         available = jobs(self.alias).filter(state=State.AVAILABLE).exclude(queue__in=paused)
-        return dict(available.values_list("queue").annotate(n=Count("id")).order_by())
+        queues = dict(available.values_list("queue").annotate(n=Count("id")).order_by())
+        if staged:
+            after_commit(jobs_staged, Job, self.alias, count=staged, queues=queues)
+        return queues
 
     def lock_orphan(self, attempted_before: datetime, skip: Sequence[int] = ()) -> Job | None:
         """Lock an `executing` job attempted before the cutoff whose worker is gone, or None."""
@@ -374,13 +380,16 @@ class Backend(ABC):
     def prune(self, finished_before: datetime) -> int:
         """Delete jobs finished before the cutoff, but `trigger_once` markers; returns how many."""
         # A completed `trigger_once` worker job keeps its row from being triggered again.
-        # One delete per finished state, each on its own partial index.
+        # One delete per finished state, each on its own partial index. `jobs_pruned` is
+        # sent once it commits, when some were.
         deleted = 0
         for state, stamp in _STAMPS.items():
             finished = jobs(self.alias).filter(state=state, **{f"{stamp}__lt": finished_before})
             if state == State.COMPLETED:
                 finished = finished.exclude(once=True, kind=Kind.TRIGGER)
             deleted += finished.delete()[0]
+        if deleted:
+            after_commit(jobs_pruned, Job, self.alias, count=deleted)
         return deleted
 
     # -- operator actions (admin, commands) --------------------------------------------------

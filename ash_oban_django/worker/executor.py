@@ -42,10 +42,11 @@ from .. import ledger
 from ..declarations import DeclarationState
 from ..exceptions import JobOrphaned, UnknownDeclaration
 from ..ledger import Backend
+from ..ledger.notify import jobs_after_commit
 from ..models import Job
 from ..registry import registry
-from ..signals import job_finished, job_started
-from ..states import Kind
+from ..signals import job_cancelled, job_discarded, job_finished, job_rescued, job_started
+from ..states import Kind, State
 from .deadline import deadline, idle_bound
 from .logs import bounded
 from .outcome import (
@@ -296,7 +297,6 @@ def rescue_orphan(engine: Backend, job: Job) -> Job:
         f"the worker running attempt {job.attempt} "
         f"({job.attempted_by or 'unknown'}) died; the job was rescued"
     )
-    logger.warning("Rescuing job %s (%s): %s", job.pk, job.name, error)
     before = copy.copy(job)
     try:
         with transaction.atomic(using=engine.alias):
@@ -312,7 +312,8 @@ def rescue_orphan(engine: Backend, job: Job) -> Job:
         logger.error(
             "Rescue of job %s (%s) failed; discarding it: %s", job.pk, job.name, bounded(failure)
         )
-        return engine.discard(before, [error, failure])
+        with transaction.atomic(using=engine.alias):
+            return acknowledge(engine, before, Discarded((error, failure)), None)
 
 
 def decide(engine: Backend, runner: Runner, outcome: Outcome) -> Recorded:
@@ -376,6 +377,19 @@ def record(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None =
 
 
 def acknowledge(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None) -> Job:
+    """The ledger verb (and log line) of each outcome, and its lifecycle signal once it
+    commits."""
+    recorded = write(engine, job, outcome, runner)
+    if isinstance(outcome, Cancelled):
+        jobs_after_commit(job_cancelled, [recorded], engine.alias, reason=outcome.reason)
+    elif isinstance(outcome, Rescued):
+        jobs_after_commit(job_rescued, [recorded], engine.alias)
+    elif recorded.state == State.DISCARDED:
+        jobs_after_commit(job_discarded, [recorded], engine.alias)
+    return recorded
+
+
+def write(engine: Backend, job: Job, outcome: Recorded, runner: Runner | None) -> Job:
     """The ledger verb (and log line) of each outcome."""
     match outcome:
         case Snoozed(seconds, errors):
