@@ -81,10 +81,14 @@ class JobFilter:
 def _values(field: str, value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
-    values = [value] if isinstance(value, str) else list(value)
+    values = [value] if isinstance(value, str) else list(value) if _iterable(value) else []
     if not values or not all(isinstance(v, str) and v for v in values):
         raise ValueError(f"`{field}` must be a non-empty string or a list of them, got {value!r}")
     return values
+
+
+def _iterable(value: object) -> bool:
+    return isinstance(value, list | tuple | set | frozenset)
 
 
 def _moment(field: str, value: datetime | timedelta) -> datetime:

@@ -127,10 +127,13 @@ def test_job_inserted__once_per_job_after_commit_with_conflict(
 def test_job_inserted__nothing_when_the_insert_rolls_back(
     declared: None, heard: Heard, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            run_trigger(Widget.objects.create(), "finish")
-            raise RuntimeError("rolled back")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        run_trigger(Widget.objects.create(), "finish")
+        raise RuntimeError("rolled back")
     assert callbacks == [] and heard.sent == []
     assert not Job.objects.exists()
 
@@ -231,7 +234,13 @@ def test_queue_changed__paused_resumed_scaled_with_who_did_it(
         scale_queue(QUEUE, 3)
         resume_queue(QUEUE, by="ops@example.com")
     assert heard.of("queue_changed") == [
-        {"queue": QUEUE, "change": "paused", "paused": True, "limit": None, "by": "ops@example.com"},
+        {
+            "queue": QUEUE,
+            "change": "paused",
+            "paused": True,
+            "limit": None,
+            "by": "ops@example.com",
+        },
         {"queue": QUEUE, "change": "scaled", "paused": True, "limit": 3, "by": None},
         {"queue": QUEUE, "change": "resumed", "paused": False, "limit": 3, "by": "ops@example.com"},
     ]
