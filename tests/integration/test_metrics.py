@@ -12,7 +12,16 @@ from django.db.models import Count, Q
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from ash_oban_django import Trigger, ledger, pause_queue, register, run_trigger
+from ash_oban_django import (
+    Trigger,
+    ledger,
+    pause_queue,
+    register,
+    run_trigger,
+    schedule_and_run_triggers,
+)
+from ash_oban_django.dispatch.leader import Leader
+from ash_oban_django.dispatch.maintenance import prune, rescue
 from ash_oban_django.models import Job, Peer
 from tests.testapp.models import Widget
 
@@ -112,3 +121,71 @@ def test_metrics__multiprocess_mode_aggregates_the_files(
     samples = scrape()
     assert "ash_oban_jobs_total" not in samples
     assert "ash_oban_queue_jobs" in samples
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics__insert_rescue_prune_and_leader_counters_match_the_ledger(ash_oban: Any) -> None:
+    triggers = [
+        Trigger("finish", where=Q(done=False), scheduler_cron="* * * * *", queue="metrics_ok"),
+        Trigger("again", action="finish", scheduler_cron=None, queue="metrics_re", max_attempts=2),
+    ]
+    with register(Widget, triggers=triggers):
+        before = scrape()
+        widgets = [Widget.objects.create() for _ in range(5)]
+        run_trigger(widgets[0], "finish")
+        assert run_trigger(widgets[0], "finish").conflict  # a conflict of the API
+        run_trigger(widgets[1], "finish")
+        # The scheduler matches the five rows; two already have a job: two conflicts.
+        schedule_and_run_triggers((Widget, "finish"), drain_queues=True)
+        inserted_rows = {
+            (("name", name), ("queue", queue)): float(n)
+            for queue, name, n in Job.objects.values_list("queue", "name")
+            .annotate(n=Count("id"))
+            .order_by()
+        }
+        after = scrape()
+        inserts = counted(
+            before.get("ash_oban_job_inserts_total", {}), after["ash_oban_job_inserts_total"]
+        )
+        assert inserts == inserted_rows
+        assert sum(inserts.values()) == 1 + 5  # the scheduler job and one job per row
+        conflicts = counted(
+            before.get("ash_oban_job_conflicts_total", {}), after["ash_oban_job_conflicts_total"]
+        )
+        assert conflicts == {(("name", "testapp.Widget:finish"), ("queue", "metrics_ok")): 3.0}
+
+        # A rescue: an orphan with an attempt left is available again.
+        orphan = run_trigger(widgets[2], "again")
+        (claimed,) = ledger.engine().claim("metrics_re", 1)
+        Job.objects.filter(pk=claimed.pk).update(attempted_at=ledger.now() - timedelta(hours=2))
+        assert rescue() == 1
+        rescued = Job.objects.filter(
+            state="available", errors__0__error__startswith="JobOrphaned"
+        ).values_list("pk", flat=True)
+        assert list(rescued) == [orphan.pk]
+        after_rescue = scrape()
+        assert counted(
+            after.get("ash_oban_job_rescues_total", {}), after_rescue["ash_oban_job_rescues_total"]
+        ) == {(("name", "testapp.Widget:again"), ("queue", "metrics_re")): 1.0}
+
+        # A prune: every finished job, finished long enough ago.
+        Job.objects.filter(state="completed").update(completed_at=ledger.now() - timedelta(days=2))
+        rows_before = Job.objects.count()
+        assert prune() > 0
+        pruned = rows_before - Job.objects.count()
+        after_prune = scrape()
+        assert pruned == 6
+        assert counted(
+            after_rescue.get("ash_oban_jobs_pruned_total", {}),
+            after_prune["ash_oban_jobs_pruned_total"],
+        ) == {(): float(pruned)}
+
+        # The lead taken and given up.
+        leader = Leader("metrics:1")
+        assert leader.tick() is True
+        leader.resign()
+        changes = counted(
+            after_prune.get("ash_oban_leader_changes_total", {}),
+            scrape()["ash_oban_leader_changes_total"],
+        )
+        assert changes == {(("change", "elected"),): 1.0, (("change", "resigned"),): 1.0}
