@@ -36,12 +36,13 @@ class Command(BaseCommand):
             return
         queue = options["queue"]
         try:
+            by = f"manage.py ash_oban_queue {verb}"
             if verb == "pause":
-                row = ledger.pause_queue(queue)
+                row = ledger.pause_queue(queue, by=by)
             elif verb == "resume":
-                row = ledger.resume_queue(queue)
+                row = ledger.resume_queue(queue, by=by)
             else:
-                row = ledger.scale_queue(queue, options["limit"])
+                row = ledger.scale_queue(queue, options["limit"], by=by)
         except ValueError as error:
             raise CommandError(str(error)) from None
         limit = ledger.queue_limit(queue)
