@@ -20,11 +20,11 @@ from django.db.models import Max, Q, QuerySet, TextField
 from django.db.models.functions import Cast, Lower
 from django.utils.text import Truncator
 
-from . import ledger
-from .ledger.bulk import tagged
-from .models import Job
-from .registry import registry
-from .states import State
+from .. import ledger
+from ..ledger.bulk import tagged
+from ..models import Job
+from ..registry import registry
+from ..states import State
 
 # Jobs listed for a search, newest first.
 SEARCH_LIMIT = 50

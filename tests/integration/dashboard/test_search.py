@@ -1,4 +1,4 @@
-"""The dashboard's job search (search.py): by id, stable name, tag, a word of the arguments
+"""The dashboard's job search (dashboard/search.py): by id, stable name, tag, a word of the arguments
 or of the errors; narrowed by state; the selection its bulk actions act on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from ash_oban_django import Trigger, ledger, register, run_trigger
 from ash_oban_django.models import Job
-from ash_oban_django.search import JobSearch
+from ash_oban_django.dashboard.search import JobSearch
 from ash_oban_django.testing import drain_queues
 from tests.testapp.models import Widget
 
