@@ -104,7 +104,8 @@ def main() -> None:
     client.force_login(User.objects.create_superuser("bench", "bench@example.com", "pw"))
     url = reverse("admin:ash_oban_django_dashboard")
     assert client.get(url).status_code == 200  # warm: templates, plans
-    print(line("page (full render)", timed(lambda: client.get(url), args.loads)))
+    page = timed(lambda: client.get(url), args.loads)
+    print(line("page (full render)", page))
     print(line("page (refresh fragment)", timed(lambda: client.get(url, {"fragment": "1"}), args.loads)))
     parts: dict[str, Callable[[], Any]] = {
         "queue counts and lag": dashboard.queue_rows,
@@ -115,6 +116,25 @@ def main() -> None:
     }
     for label, part in parts.items():
         print(line(label, timed(part, args.loads)))
+
+    search_url = reverse("admin:ash_oban_django_dashboard_search")
+    newest = Job.objects.order_by("-id").values_list("id", flat=True).first()
+    searches = {
+        "search: a word of an error": "bench",
+        "search: a word none holds": "nowhere-to-be-found",
+        "search: an id": str(newest),
+        "search: a stable name": "bench.Job:q3",
+    }
+    assert client.get(search_url, {"q": "bench"}).status_code == 200  # warm
+    found = {}
+    for label, query in searches.items():
+        found[label] = timed(lambda q=query: client.get(search_url, {"q": q}), args.loads)
+        print(line(label, found[label]))
+    worst = max(found.values(), key=lambda millis: _setup.percentiles(millis)[1])
+    print(
+        f"p95: page {_setup.percentiles(page)[1]:.1f} ms, "
+        f"search page {_setup.percentiles(worst)[1]:.1f} ms (its slowest kind)"
+    )
 
 
 if __name__ == "__main__":

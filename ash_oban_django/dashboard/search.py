@@ -29,7 +29,7 @@ from ..states import State
 # Jobs listed for a search, newest first.
 SEARCH_LIMIT = 50
 # How many of the newest jobs a search by tag or text reads.
-TEXT_WINDOW = 200_000
+TEXT_WINDOW = 100_000
 # Characters of a job's last error shown in the list.
 ERROR_HEAD = 160
 # The longest query taken (a word, a name or an id).

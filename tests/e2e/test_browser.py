@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import connections
 from django.utils import timezone
 
@@ -164,3 +164,100 @@ def test_dashboard__in_chromium_counts_chart_pause_and_resume_a_running_cluster(
     if os.environ.get("SCREENSHOT_DIR"):
         target = ROOT / os.environ["SCREENSHOT_DIR"] / "dashboard.png"
         shutil.copyfile(shot, target)
+
+
+def log_in(page: Any, live_server: Any, username: str, next_url: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+
+
+def test_dashboard__in_chromium_search_by_an_error_word_and_bulk_retry_on_a_running_cluster(
+    browser_page: Any,
+    live_server: Any,
+    start_cluster: Callable[..., Cluster],
+) -> None:
+    page = browser_page
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    tickets = [Ticket.objects.create() for _ in range(4)]
+    jobs = run_triggers(tickets, "mark")
+    # They failed during an outage; one failed for another reason.
+    failed, other = jobs[:3], jobs[3]
+    at = ledger.now()
+    Job.objects.filter(pk__in=[j.pk for j in failed]).update(
+        state="discarded",
+        attempt=1,
+        discarded_at=at,
+        errors=[{"attempt": 1, "error": "ConnectionError: quokka gateway unreachable"}],
+    )
+    Job.objects.filter(pk=other.pk).update(
+        state="discarded",
+        attempt=1,
+        discarded_at=at,
+        errors=[{"attempt": 1, "error": "ValueError: bad sku"}],
+    )
+    cluster = start_cluster(E2E_NO_CRON="1")
+    wait_until(lambda: Peer.objects.exists(), 30, "a leader", [cluster])
+
+    # Without change_job: the search finds them, but there is no bulk action, and a POST
+    # made anyway (with a valid CSRF token) is refused.
+    viewing = page.context.browser.new_page()
+    try:
+        log_in(viewing, live_server, "viewer", "/admin/ash_oban_django/job/dashboard/")
+        viewing.fill("#search input[name=q]", "quokka")
+        viewing.click("#search button[type=submit]")
+        viewing.wait_for_selector("#search-results")
+        assert viewing.locator("#search-results tr[data-job]").count() == 3
+        assert viewing.locator("#bulk").count() == 0
+        token = next(c["value"] for c in viewing.context.cookies() if c["name"] == "csrftoken")
+        refused = viewing.request.post(
+            f"{live_server.url}/admin/ash_oban_django/job/dashboard/search/bulk/",
+            form={
+                "csrfmiddlewaretoken": token,
+                "q": "quokka",
+                "state": "",
+                "action": "retry",
+                "confirm": "1",
+            },
+            headers={"Referer": f"{live_server.url}/admin/"},
+        )
+        assert refused.status == 403
+    finally:
+        viewing.context.close()
+    assert set(Job.objects.filter(name="e2eapp.Ticket:mark").values_list("state", flat=True)) == {
+        "discarded"
+    }
+
+    # With it: search by a word of the error, confirm the count, and the cluster runs them.
+    log_in(page, live_server, "admin", "/admin/ash_oban_django/job/dashboard/")
+    page.fill("#search input[name=q]", "quokka")
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("#search-results")
+    rows = page.locator("#search-results tr[data-job]")
+    assert sorted(int(rows.nth(i).get_attribute("data-job")) for i in range(3)) == sorted(
+        j.pk for j in failed
+    )
+    assert {rows.nth(i).locator("td.state").inner_text() for i in range(3)} == {"discarded"}
+    link = rows.first.locator("a").get_attribute("href")
+    assert link.endswith(
+        f"/admin/ash_oban_django/job/{rows.first.get_attribute('data-job')}/change/"
+    )
+    page.click("#bulk button[value=retry]")
+    page.wait_for_selector("#bulk-confirm")
+    assert page.locator("#bulk-count").inner_text() == "3"
+    page.click("#bulk-confirm button[type=submit]")
+    page.wait_for_selector("text=3 jobs retried.")
+    wait_until(
+        lambda: Ticket.objects.filter(processed=True).count() == 3,
+        20,
+        "the retried jobs",
+        [cluster],
+    )
+    assert {(j.state, j.attempt) for j in Job.objects.filter(pk__in=[j.pk for j in failed])} == {
+        ("completed", 2)
+    }
+    assert Job.objects.get(pk=other.pk).state == "discarded"
+    assert not Ticket.objects.get(pk=tickets[3].pk).processed
