@@ -46,7 +46,7 @@ def throughput_chart(
     if axes:
         labels = format_html(
             '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">now</text>'
-            '<text x="2" y="{}">{}</text>'
+            '<text class="scale" x="2" y="{}">{} per minute</text>'
             '<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"></line>',
             pad,
             height - 6,

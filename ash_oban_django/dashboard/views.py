@@ -67,7 +67,8 @@ def dashboard_context() -> dict[str, Any]:
         "overall": overall,
         "overall_chart": throughput_chart(overall, width=720, height=160),
         "queue_charts": [
-            (queue, series, throughput_chart(series, width=240, height=48, axes=False))
+            # Each queue's strip keeps its time axis and scale, smaller.
+            (queue, series, throughput_chart(series, width=280, height=84))
             for queue, series in per_queue.items()
         ],
         "failures": latest_failures(),

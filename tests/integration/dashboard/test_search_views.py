@@ -4,6 +4,7 @@ count confirmed first."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -108,3 +109,17 @@ def test_bulk_view__a_bad_state_or_action_says_so(db: None) -> None:
     assert "`state` must be one of available" in page.content.decode()
     page = client.post(reverse(BULK), {"q": "x", "state": "", "action": "drop"}, follow=True)
     assert "`action` must be retry or cancel, got &#x27;drop&#x27;" in page.content.decode()
+
+
+def test_dashboard__each_queue_strip_has_its_time_axis_and_scale(db: None) -> None:
+    at = ledger.now()
+    for _ in range(3):
+        make("completed", completed_at=at)
+    page = client_for("view_job").get(reverse("admin:ash_oban_django_dashboard"))
+    html = page.content.decode()
+    strip = html[html.index('<figure data-queue="orders">') :]
+    strip = strip[: strip.index("</figure>")]
+    assert '<text class="scale" x="2" y="16">3 per minute</text>' in strip
+    assert ">now</text>" in strip
+    assert re.search(r'<text x="24" y="78">\d\d:\d\d</text>', strip)  # where the hour starts
+    assert "orders: 3 completed, 0 failed" in strip
