@@ -100,15 +100,15 @@ def queue_action_view(model_admin: JobAdmin, request: HttpRequest) -> HttpRespon
     action, name = request.POST.get("action", ""), request.POST.get("queue", "").strip()
     try:
         if action == "pause":
-            ledger.pause_queue(name)
+            ledger.pause_queue(name, by=request.user)
             done = f"Queue {name} paused."
         elif action == "resume":
-            ledger.resume_queue(name)
+            ledger.resume_queue(name, by=request.user)
             done = f"Queue {name} resumed."
         elif action == "scale":
             raw = request.POST.get("limit", "").strip()
             limit = int(raw) if raw else None
-            ledger.scale_queue(name, limit)
+            ledger.scale_queue(name, limit, by=request.user)
             done = f"Queue {name}: limit {'from the settings' if limit is None else limit}."
         else:
             raise ValueError(f"`action` must be pause, resume or scale, got {action!r}")
