@@ -21,7 +21,6 @@ from django.db.models.functions import Cast, Lower
 from django.utils.text import Truncator
 
 from .. import ledger
-from ..ledger.bulk import tagged
 from ..models import Job
 from ..registry import registry
 from ..states import State
@@ -87,7 +86,9 @@ class JobSearch:
         word = text.lower()
         names = {text} | {n for n in registry_names() if word in n.lower()}
         by_text = (
-            tagged(found.db, text) | Q(args_text__contains=word) | Q(errors_text__contains=word)
+            ledger.engine().tagged(text)
+            | Q(args_text__contains=word)
+            | Q(errors_text__contains=word)
         )
         newest = ledger.jobs().aggregate(top=Max("id"))["top"] or 0
         recent = Q(pk__gt=newest - TEXT_WINDOW) & by_text

@@ -211,7 +211,7 @@ def select_jobs(
     """The jobs of `selected` (every job by default) that the filter keywords select (see
     `bulk.JobFilter`); raises `ValueError` on a keyword's value it cannot use."""
     found = JobFilter(queue, state, name, tag, before, after)
-    return found.apply(jobs() if selected is None else selected.using(database()))
+    return found.apply(jobs() if selected is None else selected.using(database()), engine())
 
 
 def count_jobs(action: str, selected: QuerySet[Job] | None = None, **filters: Any) -> int:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connections, transaction
-from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db import transaction
+from django.db.models import QuerySet
 
 from ..models import Job
 from ..states import INCOMPLETE_STATES, State
+from .backend import Backend
 from .rows import now
 
 # Jobs changed per transaction.
@@ -53,8 +53,9 @@ class JobFilter:
     before: datetime | timedelta | None = None
     after: datetime | timedelta | None = None
 
-    def apply(self, jobs: QuerySet[Job]) -> QuerySet[Job]:
-        """`jobs` narrowed to this filter's; raises `ValueError` on a value it cannot use."""
+    def apply(self, jobs: QuerySet[Job], engine: Backend) -> QuerySet[Job]:
+        """`jobs` narrowed to this filter's (tags as `engine` finds them); raises
+        `ValueError` on a value it cannot use."""
         for field in ("queue", "name"):
             values = _values(field, getattr(self, field))
             if values is not None:
@@ -70,7 +71,7 @@ class JobFilter:
         if self.tag is not None:
             if not isinstance(self.tag, str) or not self.tag:
                 raise ValueError(f"`tag` must be a non-empty string, got {self.tag!r}")
-            jobs = jobs.filter(tagged(jobs.db, self.tag))
+            jobs = jobs.filter(engine.tagged(self.tag))
         if self.before is not None:
             jobs = jobs.filter(inserted_at__lt=_moment("before", self.before))
         if self.after is not None:
@@ -99,18 +100,6 @@ def _moment(field: str, value: datetime | timedelta) -> datetime:
             raise ValueError(f"`{field}` must be an aware datetime (with a tzinfo), got {value!r}")
         return value
     raise ValueError(f"`{field}` must be a datetime or a timedelta, got {value!r}")
-
-
-def tagged(alias: str, tag: str) -> Q:
-    """Jobs whose `tags` list holds exactly `tag`."""
-    connection = connections[alias]
-    if connection.vendor != "sqlite":
-        return Q(tags__contains=[tag])
-    # SQLite has no JSON containment lookup: look through the array's elements.
-    table = connection.ops.quote_name(Job._meta.db_table)
-    return Q(
-        pk__in=RawSQL(f"SELECT j.id FROM {table} j, json_each(j.tags) t WHERE t.value = %s", [tag])
-    )
 
 
 def eligible(action: str, jobs: QuerySet[Job]) -> QuerySet[Job]:
