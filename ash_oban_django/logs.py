@@ -24,7 +24,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
-from .ledger.rows import ERROR_MESSAGE_LIMIT, storable
+from .ledger.rows import ERROR_MESSAGE_LIMIT, describe, storable
 from .models import Job
 from .signals import (
     job_cancelled,
@@ -109,7 +109,7 @@ def on_job_finished(
         extra={
             **job_fields("job_finished", job),
             "duration": duration,
-            "error": None if error is None else bounded(f"{type(error).__name__}: {error}"),
+            "error": None if error is None else bounded(describe(error)),
         },
     )
 
