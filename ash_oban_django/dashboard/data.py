@@ -21,11 +21,9 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from .. import ledger
-from ..conf import settings
 from ..dispatch.maintenance import LEASE
 from ..ledger.peer import peers
 from ..models import Job, Peer
-from ..registry import registry
 from ..states import INCOMPLETE_STATES, State
 from ..status import DeclarationRow, declarations_table
 
@@ -105,12 +103,7 @@ class Nodes:
 
 def known_queues() -> set[str]:
     """The queues the declarations, the settings and the `Queue` rows name."""
-    names = set(settings.QUEUES)
-    for entry in registry.entries():
-        names.add(entry.queue)
-        names.add(getattr(entry, "scheduler_queue", None) or entry.queue)
-    names.update(ledger.queue_rows().values_list("name", flat=True))
-    return names
+    return set(ledger.known_queues())
 
 
 def queue_rows(at: datetime | None = None) -> list[QueueRow]:

@@ -10,8 +10,8 @@ import pytest
 from django.db.models import Q
 
 from ash_oban_django import Trigger, ledger, register, run_trigger
-from ash_oban_django.models import Job
 from ash_oban_django.dashboard.search import JobSearch
+from ash_oban_django.models import Job
 from ash_oban_django.testing import drain_queues
 from tests.testapp.models import Widget
 

@@ -47,7 +47,7 @@ def test_throughput_chart__labels_the_totals_and_the_axes() -> None:
     assert 'aria-label="5 completed, 1 failed in the last hour"' in svg
     assert '<text x="24" y="154">09:00</text>' in svg
     assert ">now</text>" in svg
-    assert '<text x="2" y="16">4</text>' in svg  # the scale's top
+    assert '<text class="scale" x="2" y="16">4 per minute</text>' in svg  # the scale's top
     assert 'viewBox="0 0 720 160"' in svg
 
 
