@@ -170,8 +170,8 @@ def on_leader_elected(sender: Any, *, name: str, node: str, **kwargs: Any) -> No
 
 
 def on_leader_resigned(sender: Any, *, name: str, node: str, lost: bool, **kwargs: Any) -> None:
-    leader_logger.log(
-        logging.WARNING if lost else logging.INFO,
+    # Info even when lost: an outage is logged once by the leader itself (`ledger.outage`).
+    leader_logger.info(
         "%s %s the lead %s",
         node,
         "loses" if lost else "resigns",
