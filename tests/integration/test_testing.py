@@ -12,7 +12,6 @@ from django.db.models import Q
 from django_q.models import OrmQ
 
 from ash_oban_django import (
-    ScheduledAction,
     Trigger,
     build_trigger,
     register,
@@ -35,7 +34,7 @@ from ash_oban_django.testing import (
 )
 from ash_oban_django.worker import Result
 from tests.integration.worker.test_executor import Failing, Snoozing
-from tests.integration.worker.test_inline import Spawning
+from tests.integration.worker.test_inline import Spawning, state_of
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db
@@ -200,35 +199,6 @@ def test_ash_oban__offers_every_helper(ash_oban: AshObanHelpers, ash_oban_drain:
         "refute_enqueued",
     ]
     assert ash_oban_drain is drain_queues
-
-
-@pytest.fixture
-def declared(ash_oban: Any) -> Iterator[Trigger]:
-    """Widget's `finish` trigger (with a cron) and its `nightly` scheduled action."""
-    trigger = Trigger("finish", where=Q(done=False), worker_name="testapp.Widget:finish")
-    with register(
-        Widget,
-        triggers=[trigger],
-        scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")],
-    ):
-        yield trigger
-
-
-@pytest.fixture
-def spawning(ash_oban: Any) -> Iterator[None]:
-    with register(
-        Spawning,
-        triggers=[
-            Trigger("spawn", scheduler_cron=None),
-            Trigger("finish", where=Q(done=False), scheduler_cron=None),
-        ],
-    ):
-        yield
-
-
-def state_of(job: Job) -> str:
-    job.refresh_from_db()
-    return job.state
 
 
 def test_captured_jobs__lists_the_jobs_inserted_in_the_block_in_order(declared: Trigger) -> None:

@@ -3,17 +3,14 @@ commits, on every database; and the `ASH_OBAN["TESTING"]` setting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.checks import run_checks
 from django.db import transaction
-from django.db.models import Q
 from django_q.models import OrmQ
 
 from ash_oban_django import (
-    ScheduledAction,
     Trigger,
     register,
     run_trigger,
@@ -39,30 +36,6 @@ class Spawning(Widget):
         self.calls += 1
         self.save()
         run_trigger(self, "finish")
-
-
-@pytest.fixture
-def declared(ash_oban: Any) -> Iterator[Trigger]:
-    """Widget's `finish` trigger (with a cron) and its `nightly` scheduled action."""
-    trigger = Trigger("finish", where=Q(done=False), worker_name="testapp.Widget:finish")
-    with register(
-        Widget,
-        triggers=[trigger],
-        scheduled_actions=[ScheduledAction("nightly", "0 3 * * *")],
-    ):
-        yield trigger
-
-
-@pytest.fixture
-def spawning(ash_oban: Any) -> Iterator[None]:
-    with register(
-        Spawning,
-        triggers=[
-            Trigger("spawn", scheduler_cron=None),
-            Trigger("finish", where=Q(done=False), scheduler_cron=None),
-        ],
-    ):
-        yield
 
 
 def state_of(job: Job) -> str:
