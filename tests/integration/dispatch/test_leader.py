@@ -151,48 +151,26 @@ def test_stop__is_bounded_when_a_pass_is_stuck_on_the_database(declared: None) -
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_leader__logs_a_lost_database_once_per_outage(
-    declared: None, caplog: pytest.LogCaptureFixture
+    declared: None, caplog: pytest.LogCaptureFixture, database_away: Any
 ) -> None:
     """Over a 30 s outage (the server refusing the database and ending its sessions), the
     leader logs one warning with a traceback, then one line once it is back."""
-    import psycopg
-
-    settings = connections["default"].settings_dict
-    name = settings["NAME"]
-    admin = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-    def outage(on: bool) -> None:
-        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {not on}')
-        if on:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                [name],
-            )
-
     stop = threading.Event()
     thread = threading.Thread(target=Leader("here:1").run, args=(stop,))
     with caplog.at_level(logging.INFO, logger="ash_oban_django"):
         thread.start()
         try:
             time.sleep(2)  # leading
-            outage(True)
+            database_away(True)
             time.sleep(30)
-            outage(False)
+            database_away(False)
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and "database is back" not in caplog.text:
                 time.sleep(0.2)
         finally:
-            outage(False)
+            database_away(False)
             stop.set()
             thread.join(10)
-            admin.close()
             connections["default"].close()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     lost = [r for r in warnings if "lost the database" in r.getMessage()]
