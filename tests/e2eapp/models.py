@@ -115,7 +115,7 @@ class Ticket(models.Model):
         job = current_job()
         assert job is not None
         time.sleep(0.05)
-        Audit.objects.create(ticket=self.pk, job=job.id, pid=os.getpid())
+        Audit.objects.create(ticket=self.pk, job=job.id)
         self.processed = True
         self.save(update_fields=["processed"])
 
