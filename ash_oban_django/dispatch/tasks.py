@@ -26,8 +26,8 @@ def run_queue(queue: str) -> int:
     """The wake task: run the queue's runnable jobs (see `consume`).
 
     A lost database connection ends the task quietly (logged once per outage): the jobs it
-    leaves are claimed again once the leader wakes the queue, and a job it had claimed is
-    rescued."""
+    leaves are claimed again once the leader wakes the queue, and the jobs a claim took as
+    the session ended are given back (`give_back_claims`)."""
     engine = ledger.engine()
     try:
         ran = consume(queue)

@@ -150,13 +150,13 @@ def attempt(
     worker stops mid-attempt (`deadline.idle_bound`); None when the job moved on. Raises
     `AttemptFailed` when the job's work failed; any other error is the package's own (the
     job stays `executing` and is rescued)."""
-    declared = runner_for(job)
+    declared = runner_for(job)  # once: its timeout bounds the transaction it then runs in
     bound = idle_bound(None if declared is None else declared.timeout, default_timeout)
     with failures_of_the_work() as work, engine.bound_transaction(bound):
         locked = engine.lock_attempt(job)
         if locked is None:
             return None
-        resolved = resolve(locked)
+        resolved = resolve(locked, declared)
         if not isinstance(resolved, Runner):
             error = resolved.errors[0] if resolved.errors else None
             return Performed(record(engine, locked, resolved), error=error)
@@ -188,12 +188,12 @@ def failures_of_the_work() -> Iterator[_Work]:
         raise AttemptFailed(work.runner, error) from error
 
 
-def resolve(job: Job) -> Runner | Discarded | Cancelled:
-    """The runner of the job, or the outcome of a job that must not run: one whose stable
-    name no declaration owns, or whose declaration is paused or deleted."""
-    runner = runner_for(job)
+def resolve(job: Job, runner: Runner | None) -> Runner | Discarded | Cancelled:
+    """The job's runner (`runner_for`), or the outcome of a job that must not run: one whose
+    stable name no declaration owns, or whose declaration is paused or deleted."""
     if runner is None:
         return Discarded((unknown_name(job),))
+    runner.job = job
     if runner.state != DeclarationState.ACTIVE:
         return Cancelled(f"{runner.label} is {runner.state}")
     return runner
