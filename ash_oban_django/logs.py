@@ -87,6 +87,9 @@ def on_job_inserted(sender: Any, *, job: Job, conflict: bool, **kwargs: Any) -> 
 
 
 def on_job_started(sender: Any, *, job: Job, **kwargs: Any) -> None:
+    # Sent for every attempt: its fields are built only when the line is logged.
+    if not jobs_logger.isEnabledFor(logging.DEBUG):
+        return
     jobs_logger.debug(
         "Job %s (%s) attempt %s started",
         job.pk,
@@ -99,6 +102,8 @@ def on_job_started(sender: Any, *, job: Job, **kwargs: Any) -> None:
 def on_job_finished(
     sender: Any, *, job: Job, state: str, duration: float, error: Any = None, **kwargs: Any
 ) -> None:
+    if not jobs_logger.isEnabledFor(logging.DEBUG):
+        return
     jobs_logger.debug(
         "Job %s (%s) attempt %s left it %s after %.3f s",
         job.pk,

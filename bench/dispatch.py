@@ -4,7 +4,9 @@ MariaDB/MySQL server of `DATABASE_URL=mysql://...`).
 10,000 jobs whose action updates its row, run by `manage.py qcluster` with 2 workers, from
 the commit that inserts them to the last row updated; against the floor measured in the same
 run: two processes (psycopg, or mysqlclient) taking the same rows one transaction each
-(`SELECT ... FOR UPDATE SKIP LOCKED`, `UPDATE`, commit). Targets: the single-job path at
+(`SELECT ... FOR UPDATE SKIP LOCKED`, `UPDATE`, commit). The same work written with Django's
+ORM and no job system at all (`orm_floor_worker`) is printed too: it is the ceiling of any
+job system whose action is ORM code. Targets: the single-job path at
 least 65 % of the floor; the same jobs of a chunked trigger (chunks of 100 rows, one
 transaction each) whose bulk action updates the chunk's rows in one statement, at least 3
 times the floor on PostgreSQL, 2 times on MariaDB/MySQL. The chunked trigger that runs the
@@ -51,6 +53,26 @@ def floor_worker(url: str) -> int:
         conn.close()
 
 
+def orm_floor_worker(url: str) -> int:
+    """The floor's work as an action's code does it, through Django's ORM and no ledger:
+    in `transaction.atomic()`, the next unprocessed row locked by `select_for_update`, then
+    the action (`Ticket.mark`, a `save`). What any job system running this action pays."""
+    from django.db import connection, transaction
+
+    from tests.e2eapp.models import Ticket
+
+    of = ("self",) if connection.features.has_select_for_update_of else ()
+    pending = Ticket.objects.filter(processed=False).order_by("id")
+    done = 0
+    while True:
+        with transaction.atomic():
+            ticket = pending.select_for_update(skip_locked=True, of=of).first()
+            if ticket is None:
+                return done
+            ticket.mark()
+        done += 1
+
+
 def seed(rows: int) -> None:
     from django.db import connection
 
@@ -64,11 +86,15 @@ def seed(rows: int) -> None:
     _setup.analyze(TABLE)
 
 
-def measure_floor(rows: int) -> float:
+def measure_floor(rows: int, orm: bool = False) -> float:
+    """Seconds two processes take to process `rows` rows, by the raw floor's statements or
+    (`orm`) through Django's ORM."""
     seed(rows)
-    started = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        counts = pool.map(floor_worker, [_setup.database_url()] * 2)
+    worker, set_up = (orm_floor_worker, _setup.setup_django) if orm else (floor_worker, None)
+    with multiprocessing.get_context("spawn").Pool(2, initializer=set_up) as pool:
+        pool.map(time.sleep, [0.5, 0.5])  # the processes are up (and Django set up) first
+        started = time.perf_counter()
+        counts = pool.map(worker, [_setup.database_url()] * 2)
     seconds = time.perf_counter() - started
     assert sum(counts) == rows, counts
     return seconds
@@ -111,9 +137,10 @@ def main() -> None:
     _setup.setup_django(migrate=True)
     rows = args.jobs
     # Interleaved, best of two each: the machine's disk makes single runs noisy.
-    floor = ours = chunked = bulk = float("inf")
+    floor = orm_floor = ours = chunked = bulk = float("inf")
     for _ in range(2):
         floor = min(floor, measure_floor(rows))
+        orm_floor = min(orm_floor, measure_floor(rows, orm=True))
         ours = min(ours, measure_ours(rows))
         chunked = min(chunked, measure_ours(rows, "mark_chunked"))
         bulk = min(bulk, measure_ours(rows, "mark_bulk"))
@@ -122,12 +149,17 @@ def main() -> None:
 
     print(f"database: {connection.display_name}")
     print(f"raw floor (2 processes):         {floor:6.2f} s  {rows / floor:8,.0f} rows/s")
+    print(f"ORM floor (Django, no ledger):   {orm_floor:6.2f} s  {rows / orm_floor:8,.0f} rows/s")
     print(f"qcluster end to end:             {ours:6.2f} s  {rows / ours:8,.0f} jobs/s")
     print(f"chunks of 100, row by row:       {chunked:6.2f} s  {rows / chunked:8,.0f} jobs/s")
     print(f"chunks of 100, bulk action:      {bulk:6.2f} s  {rows / bulk:8,.0f} jobs/s")
     share = floor / ours
     print(
         f"single jobs vs floor: {share:.0%}  (target >= 65%: {'met' if share >= 0.65 else 'NOT met'})"
+    )
+    print(
+        f"ORM floor vs floor: {floor / orm_floor:.0%}; single jobs vs ORM floor: "
+        f"{orm_floor / ours:.0%}"
     )
     speedup = floor / bulk
     target = 2.0 if _setup.MYSQL else 3.0

@@ -66,9 +66,9 @@ class Statements:
 
         # Lock a job still executing the given attempt: the whole row, or its id.
         # Parameters: id, executing, attempt.
-        where_attempt = f"FROM {table} WHERE id = %s AND state = %s AND attempt = %s{lock}"
-        self.lock_attempt_row = f"SELECT {self.columns} {where_attempt}"
-        self.lock_attempt_id = f"SELECT id {where_attempt}"
+        self.where_attempt = f"FROM {table} WHERE id = %s AND state = %s AND attempt = %s{lock}"
+        self.lock_attempt_row = f"SELECT {self.columns} {self.where_attempt}"
+        self.lock_attempt_id = f"SELECT id {self.where_attempt}"
         # Mark one job completed. Parameters: completed, now, id.
         self.complete = f"UPDATE {table} SET state = %s, completed_at = %s WHERE id = %s"
         # The next runnable jobs of one queue in claim order, none of a queue paused or given
@@ -103,8 +103,12 @@ class Statements:
 
 def fetch(alias: str, sql: str, params: Sequence[Any]) -> list[Job]:
     """Jobs from a statement that returns `Statements.columns` (a SELECT or a RETURNING)."""
+    return jobs_from(alias, fetch_rows(alias, sql, params))
+
+
+def jobs_from(alias: str, rows: Sequence[Sequence[Any]]) -> list[Job]:
+    """Jobs from rows of `Statements.columns`, as the driver returned them."""
     connection = connections[alias]
-    rows = fetch_rows(alias, sql, params)
     converters = _converters(alias)
     found = []
     for row in rows:

@@ -169,6 +169,25 @@ class Backend(ABC):
             return found[0] if found else None
         return job if _sql.execute(self.alias, self.sql.lock_attempt_id, params) else None
 
+    @contextmanager
+    def attempt_transaction(
+        self, job: Job, idle: float | None, *, refresh: bool = False
+    ) -> Iterator[Job | None]:
+        """An attempt's transaction: `bound_transaction(idle)` holding the lock of a job still
+        `executing` the same attempt (`lock_attempt`); yields the job, None when it moved on."""
+        with self.bound_transaction(idle):
+            yield self.lock_attempt(job, refresh=refresh)
+
+    def complete_and_commit(self, job: Job, claim_from: str | None = None) -> Job | None:
+        """The last statement of a successful `attempt_transaction`: `complete` the job, or
+        `complete_and_claim` when `claim_from` names a queue (returning the job claimed)."""
+        # The transaction commits as its block ends. A database that can sends the COMMIT
+        # in the same round trip (and the block's end then has nothing left to send).
+        if claim_from is None:
+            self.complete(job)
+            return None
+        return self.complete_and_claim(job, claim_from)
+
     def complete(self, job: Job) -> None:
         """Mark a running job `completed` (the success path, in the attempt's transaction)."""
         _sql.execute(self.alias, self.sql.complete, self._completing(job))

@@ -10,7 +10,9 @@ What this module overrides in `Backend`, and why:
 - `bound_statements`: `statement_timeout` cancels any statement past an attempt's timeout.
 - `savepoints_batched`: in psycopg's pipeline mode a chunk's savepoint statements travel
   with the row's next statement.
-- `bound_transaction`: `idle_in_transaction_session_timeout`, for the transaction only.
+- `bound_transaction`: `idle_in_transaction_session_timeout`, for the transaction only;
+  `attempt_transaction` sets it in the statement that locks the job.
+- `complete_and_commit`: the completion and the `COMMIT` travel together (pipeline mode).
 - `connection_lost`: psycopg's errors and the server's SQLSTATEs say when a connection broke.
 
 A live attempt holds its job row's lock for its whole transaction, so a row that
@@ -45,6 +47,13 @@ IDLE_IN_TRANSACTION = (
     "SELECT current_setting('idle_in_transaction_session_timeout'), "
     "set_config('idle_in_transaction_session_timeout', %s, true)"
 )
+# Lock a job still executing an attempt and bound the transaction as IDLE_IN_TRANSACTION
+# does, in one statement: the bound it had, the bound set, then the job's id or row.
+# Parameters: the bound, then `where_attempt`'s.
+LOCK_AND_BOUND = (
+    "SELECT current_setting('idle_in_transaction_session_timeout'), "
+    "set_config('idle_in_transaction_session_timeout', %s, true), {what} {where}"
+)
 # A transaction-scoped advisory lock on a name.
 HOLD_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 # Insert a page of jobs given as columns: shared values once, the others as arrays.
@@ -67,6 +76,11 @@ def complete_and_claim_statement(sql: _sql.Statements) -> str:
     """Complete one job and claim the next of a queue, in one statement. Parameters:
     completed, now, id; then the pick's; then executing, now, node."""
     return sql.claim(sql.pick_next, first=f"done AS ({sql.complete}), ")
+
+
+def milliseconds(seconds: float) -> str:
+    """A duration as PostgreSQL's time settings take it (at least 1 ms: 0 would mean none)."""
+    return f"{max(int(seconds * 1000), 1)}ms"
 
 
 class PostgreSQLBackend(Backend):
@@ -98,16 +112,68 @@ class PostgreSQLBackend(Backend):
         _sql.execute(self.alias, HOLD_LOCK, [name])
 
     def complete_and_claim(self, job: Job, queue: str) -> Job | None:
+        claimed = _sql.fetch(self.alias, *self._complete_and_claim(job, queue))
+        return claimed[0] if claimed else None
+
+    def _complete_and_claim(self, job: Job, queue: str) -> tuple[str, list[Any]]:
+        """The statement (and its parameters) that completes `job` and claims the next job
+        of `queue`."""
         at = self._now()
-        claimed = _sql.fetch(
-            self.alias,
-            complete_and_claim_statement(self.sql),
-            [
-                *self._completing(job),
-                *self.sql.pick_params(queue, at, 1),
-                *(State.EXECUTING, at, node_name()),
-            ],
+        return complete_and_claim_statement(self.sql), [
+            *self._completing(job),
+            *self.sql.pick_params(queue, at, 1),
+            *(State.EXECUTING, at, node_name()),
+        ]
+
+    @contextmanager
+    def attempt_transaction(
+        self, job: Job, idle: float | None, *, refresh: bool = False
+    ) -> Iterator[Job | None]:
+        # The bound is set by the statement that locks the job: one round trip for both.
+        if idle is None:
+            with super().attempt_transaction(job, idle, refresh=refresh) as locked:
+                yield locked
+            return
+        nested = self.connection.in_atomic_block
+        with transaction.atomic(using=self.alias):
+            what = self.sql.columns if refresh else "id"
+            found = _sql.fetch_rows(
+                self.alias,
+                LOCK_AND_BOUND.format(what=what, where=self.sql.where_attempt),
+                [milliseconds(idle), job.pk, State.EXECUTING, job.attempt],
+            )
+            if not found:  # moved on; nothing was bounded, and nothing is left to run
+                yield None
+                return
+            (previous, _, *row) = found[0]
+            yield _sql.jobs_from(self.alias, [row])[0] if refresh else job
+            if nested:  # within a caller's transaction (a drain), which goes on: restored
+                _sql.execute(self.alias, IDLE_IN_TRANSACTION, [previous])
+
+    def complete_and_commit(self, job: Job, claim_from: str | None = None) -> Job | None:
+        # In pipeline mode the completion and the COMMIT go in one round trip; the atomic
+        # block then finds the transaction committed, and only runs its on-commit hooks.
+        # Only an outermost block's transaction is committed here: inside a caller's (a
+        # drain) or with no pipeline support, the completion is sent alone.
+        connection = self.connection
+        outermost = (
+            connection.in_atomic_block
+            and connection.commit_on_exit
+            and not connection.savepoint_ids
         )
+        if not (outermost and psycopg.Pipeline.is_supported()):
+            return super().complete_and_commit(job, claim_from)
+        if claim_from is None:
+            sql, params = self.sql.complete, self._completing(job)
+        else:
+            sql, params = self._complete_and_claim(job, claim_from)
+        with connection.cursor() as completing, connection.cursor() as committing:
+            # Errors the server sends back for either (a deferred constraint refusing the
+            # work's writes at COMMIT, say) are raised as Django's, as a commit's would be.
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                completing.execute(sql, params)
+                committing.execute("COMMIT")
+            claimed = _sql.jobs_from(self.alias, completing.fetchall()) if claim_from else []
         return claimed[0] if claimed else None
 
     def connection_lost(self, error: BaseException) -> bool:
@@ -146,9 +212,7 @@ class PostgreSQLBackend(Backend):
 
     @contextmanager
     def bound_statements(self, seconds: float) -> Iterator[None]:
-        previous, _ = _sql.execute(
-            self.alias, STATEMENT_TIMEOUT, [f"{max(int(seconds * 1000), 1)}ms"]
-        )
+        previous, _ = _sql.execute(self.alias, STATEMENT_TIMEOUT, [milliseconds(seconds)])
         yield
         # Reached only when the block succeeded; a failed one rolls back, and the setting
         # with it. Restored, so a drain inside a caller's transaction does not keep it.
@@ -162,8 +226,7 @@ class PostgreSQLBackend(Backend):
             if idle is None:
                 yield
                 return
-            bound = f"{max(int(idle * 1000), 1)}ms"
-            previous, _ = _sql.execute(self.alias, IDLE_IN_TRANSACTION, [bound])
+            previous, _ = _sql.execute(self.alias, IDLE_IN_TRANSACTION, [milliseconds(idle)])
             yield
             if nested:  # within a caller's transaction (a drain), which goes on: restored
                 _sql.execute(self.alias, IDLE_IN_TRANSACTION, [previous])

@@ -109,7 +109,7 @@ def perform_and_claim(
     job: Job, claim_from: str | None = None, *, default_timeout: float | None = None
 ) -> Performed:
     """`perform`; when the job completes, also claim the next job of queue `claim_from`
-    in the same transaction (see `Backend.complete_and_claim`)."""
+    in the same transaction (see `Backend.complete_and_commit`)."""
     started = time.monotonic()
     engine = ledger.engine()
     try:
@@ -152,8 +152,7 @@ def attempt(
     job stays `executing` and is rescued)."""
     declared = runner_for(job)  # once: its timeout bounds the transaction it then runs in
     bound = idle_bound(None if declared is None else declared.timeout, default_timeout)
-    with failures_of_the_work() as work, engine.bound_transaction(bound):
-        locked = engine.lock_attempt(job)
+    with failures_of_the_work() as work, engine.attempt_transaction(job, bound) as locked:
         if locked is None:
             return None
         resolved = resolve(locked, declared)
@@ -162,10 +161,7 @@ def attempt(
             return Performed(record(engine, locked, resolved), error=error)
         work.runner = resolved
         run(resolved)
-        if claim_from is None:
-            engine.complete(locked)
-            return Performed(locked)
-        return Performed(locked, claimed=engine.complete_and_claim(locked, claim_from))
+        return Performed(locked, claimed=engine.complete_and_commit(locked, claim_from))
 
 
 @dataclass(slots=True)
@@ -237,8 +233,8 @@ def conclude(
 ) -> Job:
     """Decide and record the outcome of an attempt whose transaction rolled back (`on_error`
     included, under the same bound as the attempt)."""
-    with engine.bound_transaction(idle_bound(runner.timeout, default_timeout)):
-        locked = engine.lock_attempt(runner.job, refresh=True)
+    bound = idle_bound(runner.timeout, default_timeout)
+    with engine.attempt_transaction(runner.job, bound, refresh=True) as locked:
         if locked is None:  # rescued meanwhile: the rescue recorded what happened
             return runner.job
         runner.job = locked

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, connections
@@ -35,13 +36,26 @@ def locked_by_another() -> bool:
         return not Job.objects.select_for_update(skip_locked=True).exists()
 
 
-def test_bound_transaction__a_session_idle_past_the_bound_is_ended_and_its_locks_freed() -> None:
-    job = new_job()
+@pytest.mark.parametrize("opened_by", ["bound_transaction", "attempt_transaction"])
+def test_bound_transaction__a_session_idle_past_the_bound_is_ended_and_its_locks_freed(
+    opened_by: str,
+) -> None:
+    """As opened by `bound_transaction` (the lock taken inside) or by `attempt_transaction`
+    (which takes the job's lock and sets the bound together)."""
+    engine = ledger.engine()
+    new_job()
+    job = engine.claim_one("bounded")
+    assert job is not None
     holding, thawed, stale = threading.Event(), threading.Event(), []
+
+    def bounded() -> Any:
+        if opened_by == "attempt_transaction":
+            return engine.attempt_transaction(job, 1)
+        return engine.bound_transaction(1)
 
     def frozen_attempt() -> None:
         try:
-            with ledger.engine().bound_transaction(1):
+            with bounded():
                 list(Job.objects.select_for_update().filter(pk=job.pk))
                 holding.set()
                 thawed.wait(10)  # sends nothing meanwhile, as a stopped worker
@@ -64,7 +78,37 @@ def test_bound_transaction__a_session_idle_past_the_bound_is_ended_and_its_locks
         thawed.set()
         worker.join(15)
     assert len(stale) == 1, "the stale attempt's write went through"
-    assert Job.objects.get(pk=job.pk).state == "available"  # nothing of it was written
+    assert Job.objects.get(pk=job.pk).state == "executing"  # nothing of it was written
+
+
+def test_attempt_transaction__bounds_the_transaction_it_locks_the_job_in() -> None:
+    if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
+        pytest.skip("MySQL bounds the session's idleness with wait_timeout")
+    engine = ledger.engine()
+    new_job()
+    job = engine.claim_one("bounded")
+    assert job is not None
+    read, unbounded = IDLE_BOUND[connection.vendor]
+    seen: list[bool] = []
+
+    def look_from_another_session() -> None:
+        try:
+            seen.append(locked_by_another())
+        finally:
+            connections.close_all()
+
+    with engine.attempt_transaction(job, 2) as locked:
+        assert locked is job
+        other = threading.Thread(target=look_from_another_session)
+        other.start()
+        other.join(10)
+        assert seen == [True]
+        with connection.cursor() as cursor:
+            cursor.execute(read)
+            assert cursor.fetchone() in {("2s",), (2,)}
+    with connection.cursor() as cursor:
+        cursor.execute(read)
+        assert cursor.fetchone() == unbounded
 
 
 def test_bound_transaction__ends_with_its_transaction_committed_or_rolled_back() -> None:

@@ -175,6 +175,39 @@ def test_lock_attempt__only_the_same_attempt(engine: Backend) -> None:
         assert engine.lock_attempt(job, refresh=True) is None
 
 
+def test_attempt_transaction__holds_the_same_attempt_or_yields_none(engine: Backend) -> None:
+    job = claimed(engine)
+    for idle in (None, 30.0):
+        with engine.attempt_transaction(job, idle) as locked:
+            assert locked is job
+        with engine.attempt_transaction(job, idle, refresh=True) as fresh:
+            assert fresh is not None and fresh is not job and fresh.pk == job.pk
+            assert (fresh.state, fresh.attempt) == ("executing", 1)
+    Job.objects.filter(pk=job.pk).update(attempt=2)  # someone else's attempt now
+    for refresh in (False, True):
+        with engine.attempt_transaction(job, 30.0, refresh=refresh) as locked:
+            assert locked is None
+
+
+def test_complete_and_commit__completes_and_claims_the_next(engine: Backend) -> None:
+    """Inside a caller's transaction (a drain; here the test's), as alone."""
+    first = claimed(engine, object_pk="a")
+    ledger.insert([new(object_pk="b")])
+    with engine.attempt_transaction(first, 30.0) as locked:
+        assert locked is not None
+        following = engine.complete_and_commit(locked, QUEUE)
+    assert Job.objects.get(pk=first.pk).state == "completed"
+    if following is None:  # a database that completes only: the worker claims next
+        assert engine.vendor == "sqlite"
+        following = engine.claim_one(QUEUE)
+    assert following is not None and following.object_pk == "b"
+    assert Job.objects.get(pk=following.pk).state == "executing"
+    with engine.attempt_transaction(following, None) as locked:
+        assert locked is not None
+        assert engine.complete_and_commit(locked) is None
+    assert Job.objects.get(pk=following.pk).state == "completed"
+
+
 def test_complete__marks_the_job_completed(engine: Backend) -> None:
     job = claimed(engine)
     with transaction.atomic():
