@@ -42,7 +42,7 @@ from ..signals import job_finished, job_started
 from ..states import Kind
 from ..tenants import filter_tenant, tenant_context
 from .deadline import deadline, idle_bound
-from .executor import conclude, decide, perform, reconnecting, record
+from .executor import conclude, decide, perform, reconnecting, record, release_claimed
 from .outcome import Cancelled, classify
 from .runners import TriggerRunner, call, check_permission
 
@@ -135,7 +135,15 @@ def perform_chunk(first: Job, *, wait: bool = True, most: int | None = None) -> 
     if chunks is None:
         return [perform(first)]
     started = time.monotonic()
-    jobs = gather(engine, first, chunks, wait=wait, most=most)
+    try:
+        jobs = gather(engine, first, chunks, wait=wait, most=most)
+    except Exception as error:
+        if not engine.connection_lost(error):
+            raise
+        # Lost while the chunk filled: its jobs so far (and a claim the server committed as
+        # the session ended) are given back, as a single job's would be, not left to the
+        # rescue to count as failed attempts.
+        return reconnecting(engine, partial(release_claimed, engine, error))
     found = registry.by_stable_name(first.name)
     assert found is not None, "a chunked trigger owns the job's name"
     runners = [TriggerRunner(job, found[0]) for job in jobs]

@@ -81,3 +81,35 @@ def test_chunks__a_row_another_worker_holds_is_skipped_then_run_alone(chunked: T
     assert job_a.completed_at < job_b.completed_at  # b waited for its lock, alone
     assert (job_b.attempt, job_b.errors) == (1, [])
     assert set(Widget.objects.values_list("calls", flat=True)) == {1}
+
+
+def test_chunks__a_connection_lost_while_the_chunk_fills_gives_its_jobs_back(
+    chunked: Trigger,
+) -> None:
+    """As a single job's attempt would be: not left `executing` for the rescue to count as
+    failed attempts."""
+    from tests.integration.worker.test_connection_loss import end_this_session
+
+    rows = Widget.objects.bulk_create([Widget() for _ in range(5)])
+    run_triggers(rows, "finish")
+    (first,) = ledger.engine().claim(QUEUE, 1)
+    ended: list[str] = []
+
+    def end_before_the_next_claim(execute: Any, sql: str, *args: Any) -> Any:
+        if not ended:
+            ended.append(sql)
+            end_this_session()
+        return execute(sql, *args)
+
+    with connections["default"].execute_wrapper(end_before_the_next_claim):
+        left = perform_chunk(first, wait=False)
+    assert ended
+    assert not Job.objects.filter(state="executing").exists()
+    given_back = Job.objects.get(pk=first.pk)
+    assert (given_back.state, given_back.attempt, given_back.interruptions) == (
+        "retryable",
+        0,
+        1,
+    )
+    assert [job.pk for job in left] == [first.pk]
+    assert set(Widget.objects.values_list("calls", flat=True)) == {0}
