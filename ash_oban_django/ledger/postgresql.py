@@ -12,7 +12,7 @@ What this module overrides in `Backend`, and why:
   with the row's next statement.
 - `bound_transaction`: `idle_in_transaction_session_timeout`, for the transaction only;
   `attempt_transaction` sets it in the statement that locks the job.
-- `complete_and_commit`: the completion and the `COMMIT` travel together (pipeline mode).
+- `complete_and_commit`: the completion and the `COMMIT` travel together, one query.
 - `connection_lost`: psycopg's errors and the server's SQLSTATEs say when a connection broke.
 
 A live attempt holds its job row's lock for its whole transaction, so a row that
@@ -83,6 +83,12 @@ def milliseconds(seconds: float) -> str:
     return f"{max(int(seconds * 1000), 1)}ms"
 
 
+def binds_on_client(connection: Any) -> bool:
+    """Whether Django's cursors on `connection` (connected) bind parameters on the client
+    (its default), so that one query may hold several statements."""
+    return issubclass(connection.connection.cursor_factory, psycopg.ClientCursor)
+
+
 class PostgreSQLBackend(Backend):
     vendor = "postgresql"
 
@@ -151,29 +157,28 @@ class PostgreSQLBackend(Backend):
                 _sql.execute(self.alias, IDLE_IN_TRANSACTION, [previous])
 
     def complete_and_commit(self, job: Job, claim_from: str | None = None) -> Job | None:
-        # In pipeline mode the completion and the COMMIT go in one round trip; the atomic
-        # block then finds the transaction committed, and only runs its on-commit hooks.
-        # Only an outermost block's transaction is committed here: inside a caller's (a
-        # drain) or with no pipeline support, the completion is sent alone.
+        # The completion and the COMMIT are one query of two statements, one round trip; the
+        # atomic block then finds the transaction committed, and only runs its on-commit
+        # hooks. Only an outermost block's transaction is committed here: inside a caller's
+        # (a drain) the completion is sent alone. So is it with server-side binding (Django's
+        # `server_side_binding` option), which takes one statement a query.
         connection = self.connection
         outermost = (
             connection.in_atomic_block
             and connection.commit_on_exit
             and not connection.savepoint_ids
         )
-        if not (outermost and psycopg.Pipeline.is_supported()):
+        if not (outermost and binds_on_client(connection)):
             return super().complete_and_commit(job, claim_from)
         if claim_from is None:
             sql, params = self.sql.complete, self._completing(job)
         else:
             sql, params = self._complete_and_claim(job, claim_from)
-        with connection.cursor() as completing, connection.cursor() as committing:
-            # Errors the server sends back for either (a deferred constraint refusing the
-            # work's writes at COMMIT, say) are raised as Django's, as a commit's would be.
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                completing.execute(sql, params)
-                committing.execute("COMMIT")
-            claimed = _sql.jobs_from(self.alias, completing.fetchall()) if claim_from else []
+        # A COMMIT refused because of the work's writes (a deferred foreign key, say) raises
+        # here, as Django's commit would have.
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql}; COMMIT", params)
+            claimed = _sql.jobs_from(self.alias, cursor.fetchall()) if claim_from else []
         return claimed[0] if claimed else None
 
     def connection_lost(self, error: BaseException) -> bool:
