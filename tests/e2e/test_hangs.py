@@ -41,14 +41,23 @@ def pid_of(node: str) -> int:
 
 
 @contextmanager
-def frozen(pid: int) -> Iterator[float]:
-    """The process stopped (SIGSTOP) for the block, as a paused VM or a debugger would;
-    yields when it was frozen, and lets it go on (SIGCONT) after, whatever happens."""
-    os.kill(pid, signal.SIGSTOP)
+def frozen(pid: int, *, whole_cluster: bool = False) -> Iterator[float]:
+    """The process (or, `whole_cluster`, every process of its cluster) stopped (SIGSTOP) for
+    the block, as a paused VM or a debugger would; yields when it was frozen, and lets it go
+    on (SIGCONT) after, whatever happens."""
+    group = os.getpgid(pid)
+
+    def send(signum: int) -> None:
+        if whole_cluster:
+            os.killpg(group, signum)
+        else:
+            os.kill(pid, signum)
+
+    send(signal.SIGSTOP)
     try:
         yield time.monotonic()
     finally:
-        os.kill(pid, signal.SIGCONT)
+        send(signal.SIGCONT)
 
 
 def test_hangs__a_frozen_workers_job_runs_again_once_and_the_thawed_worker_goes_on(
@@ -98,8 +107,11 @@ def slots_since(since: datetime) -> Counter[str]:
 def test_hangs__a_frozen_leader_is_replaced_within_15_seconds_and_steps_down_when_thawed(
     start_cluster: Callable[..., Cluster],
 ) -> None:
-    # Two clusters: a worker process frozen while idle holds its cluster's django-q2 task
-    # queue (its read lock), so the retry runs in the other cluster.
+    # Two clusters, and the leader's whole cluster frozen (its machine paused): the other
+    # runs the jobs. (Were the leader's process alone frozen, idle, it would hold its
+    # cluster's django-q2 task queue, its read lock, and the wake tasks its cluster's pusher
+    # kept taking would wait there: the retry's start would depend on which pusher polled
+    # first.)
     clusters = [start_cluster(ASH_OBAN_LOG="INFO"), start_cluster(ASH_OBAN_LOG="INFO")]
     wait_until(leader, 30, "a leader", clusters)
     started = timezone.now()
@@ -107,7 +119,7 @@ def test_hangs__a_frozen_leader_is_replaced_within_15_seconds_and_steps_down_whe
     time.sleep((52 - timezone.now().second) % 60)
     old = leader()
     assert old is not None
-    with frozen(pid_of(old.node)) as frozen_at:
+    with frozen(pid_of(old.node), whole_cluster=True) as frozen_at:
         retry = run_trigger(Ticket.objects.create(processed=True), "retry_once")  # backoff 3 s
         wait_until(
             lambda: (lead := leader()) is not None and lead.node != old.node,
