@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection, connections
 
 from ash_oban_django import ledger
 from ash_oban_django.models import Job
+from tests.integration.ledger.test_concurrency import in_threads
 
 pytestmark = [pytest.mark.row_locks, pytest.mark.django_db(transaction=True)]
 
@@ -89,20 +90,9 @@ def test_attempt_transaction__bounds_the_transaction_it_locks_the_job_in() -> No
     job = engine.claim_one("bounded")
     assert job is not None
     read, unbounded = IDLE_BOUND[connection.vendor]
-    seen: list[bool] = []
-
-    def look_from_another_session() -> None:
-        try:
-            seen.append(locked_by_another())
-        finally:
-            connections.close_all()
-
     with engine.attempt_transaction(job, 2) as locked:
         assert locked is job
-        other = threading.Thread(target=look_from_another_session)
-        other.start()
-        other.join(10)
-        assert seen == [True]
+        assert in_threads(1, lambda _: locked_by_another()) == [True]  # another session
         with connection.cursor() as cursor:
             cursor.execute(read)
             assert cursor.fetchone() in {("2s",), (2,)}

@@ -6,19 +6,19 @@ work's writes make fail is the work's failure, and nothing of the attempt is kep
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from ash_oban_django import Trigger, ledger, register, run_trigger
 from ash_oban_django.models import Job
 from ash_oban_django.worker import perform
+from tests.integration.ledger.test_concurrency import in_threads
 from tests.testapp.models import Widget
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,18 +61,8 @@ def round_trips() -> Iterator[list[list[str]]]:
 
 def state_seen_elsewhere(pk: int) -> str:
     """The job's state as another session reads it (what has committed)."""
-    seen: list[str] = []
-
-    def look() -> None:
-        try:
-            seen.append(Job.objects.get(pk=pk).state)
-        finally:
-            connections.close_all()
-
-    other = threading.Thread(target=look)
-    other.start()
-    other.join(10)
-    return seen[0]
+    (state,) = in_threads(1, lambda _: Job.objects.get(pk=pk).state)
+    return str(state)
 
 
 def test_complete_and_commit__the_commit_goes_with_the_completion() -> None:
